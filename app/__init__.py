@@ -1,0 +1,2 @@
+"""ecozone: ecological zoning and siting service for Chongqing."""
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Layer store, formats, CRS handling. Knows nothing of rules."""
