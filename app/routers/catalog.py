@@ -1,0 +1,42 @@
+"""GET /v1/rules and GET /v1/project-types — the rule catalog, as data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from ecozone.deps import get_service
+from ecozone.service import Service
+from ecozone.views import rule_json
+
+router = APIRouter(prefix="/v1", tags=["rules"])
+
+
+@router.get("/rules")
+def list_rules(
+    jurisdiction: str | None = Query(None, description="GB code, e.g. 500156"),
+    project_type: str | None = Query(None, description="Only rules that bind this type"),
+    service: Service = Depends(get_service),
+) -> list[dict]:
+    catalog = service.catalog
+    engine = service.snapshot.engine
+    if project_type is not None:
+        engine.check_project_type(project_type)
+    counts = engine.index.zone_count_by_rule()
+    unbound = {u.rule_id: u.reason for u in engine.index.unbound}
+    out = []
+    for rule in catalog.rules:
+        if jurisdiction is not None and rule.jurisdiction != jurisdiction:
+            continue
+        if project_type is not None and not catalog.applies(rule, project_type):
+            continue
+        row = rule_json(rule, counts.get(rule.id, 0))
+        row["unbound_reason"] = unbound.get(rule.id)
+        out.append(row)
+    return out
+
+
+@router.get("/project-types")
+def list_project_types(service: Service = Depends(get_service)) -> list[dict]:
+    return [
+        {"code": t.code, "parent": t.parent, "name": t.name.model_dump()} for t in service.catalog.project_types
+    ]

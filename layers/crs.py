@@ -1,0 +1,167 @@
+"""Input coordinate reference systems: parse, range-check and convert to WGS84.
+
+Accepted: any EPSG code pyproj knows (EPSG:4326 WGS84, EPSG:4490 CGCS2000, the CGCS2000
+3-degree Gauss-Kruger zones EPSG:4544/4545/4546 that cover Chongqing, …) and ``GCJ02``,
+the obfuscated datum of Gaode/Tencent map clicks, which is ~500 m off WGS84 in Chongqing —
+half of a 1 km buffer — so it must be undone before any geometry is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from ecozone.layers.errors import CoordinatesOutOfRange, UnknownCRS
+
+GCJ02 = "GCJ02"
+WGS84 = "EPSG:4326"
+# Slack around a projected CRS's published area of use: Gauss-Kruger coordinates remain
+# meaningful somewhat beyond their 3-degree zone (Chongqing straddles three zones).
+_AREA_SLACK_DEG = 3.0
+
+
+@dataclass(frozen=True)
+class InputCRS:
+    label: str
+    crs: CRS | None  # None for GCJ02, which no EPSG code describes
+
+    @property
+    def is_geographic(self) -> bool:
+        return self.crs is None or self.crs.is_geographic
+
+
+@lru_cache(maxsize=64)
+def parse_crs(text: str | None) -> InputCRS:
+    label = (text or WGS84).strip()
+    if label.upper().replace("-", "").replace("_", "") in ("GCJ02", "GCJ"):
+        return InputCRS(GCJ02, None)
+    try:
+        crs = CRS.from_user_input(label)
+    except CRSError:
+        raise UnknownCRS(
+            f"无法识别的坐标参考系：{label}。请使用 EPSG 代码（如 EPSG:4326、EPSG:4490、EPSG:4545）或 GCJ02。",
+            f"Unknown CRS {label!r}. Use an EPSG code (e.g. EPSG:4326, EPSG:4490, EPSG:4545) or GCJ02.",
+            field="crs",
+            value=label,
+        ) from None
+    if crs.to_epsg() is None and not label.upper().startswith("EPSG:"):
+        # Free-form PROJ strings are accepted by pyproj but easy to get subtly wrong.
+        raise UnknownCRS(
+            f"坐标参考系须为 EPSG 代码或 GCJ02：{label}",
+            f"CRS must be an EPSG code or GCJ02, got {label!r}",
+            field="crs",
+            value=label,
+        )
+    if not (crs.is_geographic or crs.is_projected):
+        raise UnknownCRS(
+            f"坐标参考系 {label} 既非地理坐标系也非投影坐标系。",
+            f"CRS {label} is neither geographic nor projected.",
+            field="crs",
+            value=label,
+        )
+    return InputCRS(crs.to_string(), crs)
+
+
+@lru_cache(maxsize=64)
+def _to_wgs84(crs: CRS) -> Transformer:
+    return Transformer.from_crs(crs, WGS84, always_xy=True)
+
+
+def _out_of_range(zh: str, en: str, where: str, **detail) -> CoordinatesOutOfRange:
+    return CoordinatesOutOfRange(zh, en, field="geometry.coordinates", where=where, **detail)
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def to_wgs84(geom: shapely.Geometry, incrs: InputCRS) -> shapely.Geometry:
+    """Convert a geometry in the input CRS to WGS84 lon/lat, rejecting coordinates that
+    are out of range for that CRS (with the index of the first offending vertex)."""
+    xy = shapely.get_coordinates(geom)
+    if incrs.is_geographic:
+        bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
+        if bad.any():
+            i = _first_bad(bad)
+            raise _out_of_range(
+                f"经纬度超出范围（经度 −180…180，纬度 −90…90）：第 {i} 个顶点 {xy[i].tolist()}。"
+                "若为投影坐标，请同时给出 crs（如 EPSG:4545）。",
+                f"Longitude/latitude out of range (lon −180…180, lat −90…90) at vertex {i}: {xy[i].tolist()}. "
+                "If these are projected coordinates, pass their crs (e.g. EPSG:4545).",
+                where=f"vertex {i}",
+                crs=incrs.label,
+            )
+    if incrs.crs is None:
+        lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+    else:
+        lon, lat = _to_wgs84(incrs.crs).transform(xy[:, 0], xy[:, 1])
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    bad = ~np.isfinite(lon) | ~np.isfinite(lat)
+    area = incrs.crs.area_of_use if incrs.crs is not None and incrs.crs.is_projected else None
+    if area is not None:
+        bad |= (lon < area.west - _AREA_SLACK_DEG) | (lon > area.east + _AREA_SLACK_DEG)
+        bad |= (lat < area.south - _AREA_SLACK_DEG) | (lat > area.north + _AREA_SLACK_DEG)
+    if bad.any():
+        i = _first_bad(bad)
+        bounds = (
+            f"{area.west:.1f}…{area.east:.1f}E, {area.south:.1f}…{area.north:.1f}N" if area is not None else "—"
+        )
+        raise _out_of_range(
+            f"坐标超出 {incrs.label} 的适用范围（{bounds}）：第 {i} 个顶点 {xy[i].tolist()}。"
+            "高斯-克吕格坐标请勿带带号前缀（如 36500000），或改用 EPSG:4523–4525。",
+            f"Coordinates outside the area of use of {incrs.label} ({bounds}) at vertex {i}: {xy[i].tolist()}. "
+            "Gauss-Kruger eastings must not carry a zone prefix (e.g. 36500000); otherwise use EPSG:4523–4525.",
+            where=f"vertex {i}",
+            crs=incrs.label,
+        )
+    return shapely.transform(geom, lambda _: np.column_stack([lon, lat]))
+
+
+# --- GCJ-02 --------------------------------------------------------------------------
+# The published GCJ-02 forward formula (Krasovsky ellipsoid); the inverse is found by
+# fixed-point iteration, which converges to well under a millimetre in a few steps.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def _in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    return (lon >= 72.004) & (lon <= 137.8347) & (lat >= 0.8293) & (lat <= 55.8271)
+
+
+def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = lon - 105.0, lat - 35.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+    dlat += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlat += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+    dlat += (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+    dlon += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlon += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+    dlon += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    rad = lat / 180.0 * np.pi
+    magic = 1 - _EE * np.sin(rad) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * np.cos(rad) * np.pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    dlon, dlat = _gcj_offset(lon, lat)
+    inside = _in_china(lon, lat)
+    return np.where(inside, lon + dlon, lon), np.where(inside, lat + dlat, lat)
+
+
+def gcj02_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    glon, glat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    wlon, wlat = glon.copy(), glat.copy()
+    for _ in range(6):
+        flon, flat = wgs84_to_gcj02(wlon, wlat)
+        wlon, wlat = wlon - (flon - glon), wlat - (flat - glat)
+    return wlon, wlat

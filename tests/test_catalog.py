@@ -1,0 +1,146 @@
+"""The rule catalog against the plans' own texts: every citation verbatim, in the chapter and
+section it names, and every effect grounded in the plan's wording."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pytest
+
+from conftest import seeds_dir
+from ecozone.zoning.catalog import load_catalog
+
+CATALOG = load_catalog()
+RULES = CATALOG.rules
+PLANS = {p.document.source_file: p for p in CATALOG.plans}
+
+_HEADING = re.compile(r"^(?:\[bookmark:[^\]]*\])*\s*(第[一二三四五六七八九十]+)([章节])\s*(.*)$", re.M)
+_WS = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    # The seeds break some sentences across lines (page breaks); whitespace carries no meaning
+    # in Chinese prose, so it is removed on both sides before matching.
+    return _WS.sub("", text)
+
+
+@lru_cache(maxsize=None)
+def seed_text(source_file: str) -> str:
+    return (seeds_dir() / source_file).read_text("utf-8")
+
+
+def _locate(seed: str, cited: str) -> re.Match | None:
+    pattern = r"\s*".join(re.escape(ch) for ch in _norm(cited))
+    return re.search(pattern, seed)
+
+
+def _headings_before(seed: str, pos: int) -> tuple[re.Match | None, re.Match | None]:
+    chapter = section = None
+    for m in _HEADING.finditer(seed):
+        if m.start() > pos:
+            break
+        if m.group(2) == "章":
+            chapter, section = m, None
+        else:
+            section = m
+    return chapter, section
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_citation_is_a_verbatim_sentence_of_its_plan(rule):
+    plan = next(p for p in CATALOG.plans if rule in p.rules)
+    seed = seed_text(plan.document.source_file)
+    match = _locate(seed, rule.citation.text)
+    assert match, f"{rule.id}: citation text is not in {plan.document.source_file}"
+    # A sentence: it ends with the plan's own full stop or clause break, and starts right
+    # after one (or at a paragraph start).
+    assert rule.citation.text.rstrip()[-1] in "。；", f"{rule.id}: citation does not end a sentence"
+    before = seed[: match.start()].rstrip(" \t\u3000")
+    assert before == "" or before[-1] in "。；\n", f"{rule.id}: citation does not start a sentence"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_citation_section_is_where_the_sentence_stands(rule):
+    plan = next(p for p in CATALOG.plans if rule in p.rules)
+    seed = seed_text(plan.document.source_file)
+    match = _locate(seed, rule.citation.text)
+    assert match
+    chapter, section = _headings_before(seed, match.start())
+    assert chapter is not None and section is not None, f"{rule.id}: no chapter/section heading precedes it"
+    expected = f"{chapter.group(1)}章 {section.group(1)}节"
+    assert rule.citation.section == expected, f"{rule.id}: cited {rule.citation.section}, stands in {expected}"
+    # The heading names the same chapter and section titles (wrapped titles are matched
+    # without whitespace).
+    ch_title, se_title = (_norm(t) for t in rule.citation.heading.split("›")[:2])
+    assert _norm(chapter.group(1) + "章" + chapter.group(3)) in ch_title or ch_title.startswith(
+        _norm(chapter.group(1) + "章" + chapter.group(3))
+    )
+    assert se_title == _norm(section.group(1) + "节" + section.group(3))
+
+
+@pytest.mark.parametrize("plan", CATALOG.plans, ids=[p.jurisdiction_name for p in CATALOG.plans])
+def test_document_title_appears_in_its_plan(plan):
+    assert _norm(plan.document.title) in _norm(seed_text(plan.document.source_file))
+
+
+# The wording that sets an effect (see the header of each rule file).
+_BAN = ("禁止", "严禁", "杜绝", "关停")
+_CONTROL = ("严控", "从严", "严格", "限制", "不受", "原则上", "管理")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_effect_follows_the_plans_wording(rule):
+    basis = _norm(rule.basis)
+    assert basis in _norm(rule.citation.text), f"{rule.id}: basis is not quoted from its citation"
+    if rule.effect == "prohibited":
+        assert any(w in basis for w in _BAN), f"{rule.id}: prohibited without a ban in its wording"
+    elif rule.effect == "restricted":
+        assert any(w in basis for w in _CONTROL + _BAN), f"{rule.id}: restricted without control wording"
+    else:
+        assert not any(w in basis for w in _BAN + ("严控", "严格限制")), f"{rule.id}: notice hides a ban or control"
+
+
+def test_restricted_where_the_plan_says_yan_kong_without_a_ban():
+    """严控 with no stated ban is restricted (Wuxi's 1 km / 5 km tributary lines)."""
+    for rid in ("wuxi-tributaries-1km", "wuxi-tributaries-5km"):
+        assert CATALOG.by_id[rid].effect == "restricted"
+
+
+@pytest.mark.parametrize(
+    "rule_id, effect",
+    [("fuling-red-line", "prohibited"), ("wuxi-red-line", "prohibited"), ("wulong-red-line", "restricted"),
+     ("wansheng-red-line", "restricted"), ("yubei-red-line", "restricted")],
+)
+def test_red_line_effect_per_plan_wording(rule_id, effect):
+    """Only Fuling and Wuxi manage the red line 原则上按禁止开发区的要求."""
+    rule = CATALOG.by_id[rule_id]
+    assert rule.effect == effect
+    assert ("禁止开发区" in rule.citation.text) == (effect == "prohibited")
+
+
+def test_every_plan_has_rules_and_a_jurisdiction():
+    codes = {p.jurisdiction_code for p in CATALOG.plans}
+    assert codes == {"500156", "500110", "500102", "500112", "500238"}
+    assert all(len(p.rules) >= 10 for p in CATALOG.plans)
+
+
+def test_project_type_hierarchy(catalog):
+    types = catalog.project_types
+    contract = {
+        "construction": None, "industrial": "construction", "polluting_industry": "industrial",
+        "chemical": "polluting_industry", "heavy_chemical": "chemical", "textile": "polluting_industry",
+        "papermaking": "polluting_industry", "dyeing": "polluting_industry", "heavy_metal": "polluting_industry",
+        "industrial_park": "construction", "chemical_park": "industrial_park", "tailings_pond": "construction",
+        "mining": "construction", "livestock_farm": "construction", "real_estate": "construction",
+        "entertainment_venue": "construction", "tourism": "construction",
+    }
+    for code, parent in contract.items():
+        assert types.by_code[code].parent == parent
+    assert types.ancestors_or_self("heavy_chemical") == (
+        "heavy_chemical", "chemical", "polluting_industry", "industrial", "construction",
+    )
+    rule = catalog.by_id["wulong-wu-river-1km"]  # applies to polluting_industry …
+    assert catalog.applies(rule, "heavy_chemical") and catalog.applies(rule, "dyeing")
+    assert not catalog.applies(rule, "tourism")
+    assert not catalog.applies(rule, "industrial") and catalog.applies_to_a_subtype(rule, "industrial")

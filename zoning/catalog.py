@@ -1,0 +1,216 @@
+"""The rule catalog: project types and one rule file per plan, loaded and validated.
+
+Rules are data (``zoning/rules/*.yaml``) that a planner can review; this module turns
+them into typed objects and refuses a catalog that names an unknown project type,
+layer kind or attribute, so a typo fails at start-up rather than silently matching nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ecozone.layers.kinds import LAYER_KINDS
+
+Effect = Literal["prohibited", "restricted", "notice"]
+# Strictest first: the verdict is the first of these that any applicable finding carries.
+EFFECT_ORDER: tuple[str, ...] = ("prohibited", "restricted", "notice")
+
+
+class Bilingual(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    zh: str
+    en: str
+
+
+class ProjectType(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    parent: str | None
+    name: Bilingual
+
+
+class ProjectTypes:
+    """The project-type tree. A rule for a type applies to all its descendants."""
+
+    def __init__(self, types: list[ProjectType]):
+        self.by_code = {t.code: t for t in types}
+        if len(self.by_code) != len(types):
+            raise ValueError("duplicate project type code")
+        for t in types:
+            if t.parent is not None and t.parent not in self.by_code:
+                raise ValueError(f"project type {t.code!r} has unknown parent {t.parent!r}")
+        self.lineage = {code: self._walk_up(code) for code in self.by_code}
+
+    def _walk_up(self, code: str) -> tuple[str, ...]:
+        chain: list[str] = []
+        while code is not None:
+            if code in chain:
+                raise ValueError(f"project type cycle at {code!r}")
+            chain.append(code)
+            code = self.by_code[code].parent
+        return tuple(chain)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.by_code
+
+    def __iter__(self):
+        return iter(self.by_code.values())
+
+    def ancestors_or_self(self, code: str) -> tuple[str, ...]:
+        return self.lineage[code]
+
+    def descendants_or_self(self, code: str) -> set[str]:
+        return {c for c, chain in self.lineage.items() if code in chain}
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    document: str = ""
+    section: str = Field(description="Chapter and section, e.g. 第五章 第一节")
+    heading: str = Field(description="Chapter › section › paragraph titles, for readers")
+    text: str = Field(description="A verbatim sentence of the plan")
+
+
+class DownstreamSector(BaseModel):
+    """Keep only the half of a buffer that lies downstream of the feature."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    bearing_attribute: str
+    half_angle_deg: float = Field(90, gt=0, le=180)
+
+
+class ZoneDef(BaseModel):
+    """Where a rule bites: features of one layer kind, filtered, optionally buffered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: str
+    where: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    buffer_m: float = Field(0, ge=0)
+    measured_from: Literal["feature", "shoreline"] = "feature"
+    complement: bool = False
+    downstream_sector: DownstreamSector | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ZoneDef":
+        kind = LAYER_KINDS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"unknown layer kind {self.kind!r}")
+        for attr, values in self.where.items():
+            if attr not in kind.attributes:
+                raise ValueError(f"layer kind {self.kind!r} has no attribute {attr!r}")
+            allowed = kind.enums.get(attr)
+            if allowed and set(values) - set(allowed):
+                raise ValueError(f"{self.kind}.{attr}: {sorted(set(values) - set(allowed))} not in {allowed}")
+        if self.measured_from == "shoreline" and self.kind != "river":
+            raise ValueError("measured_from: shoreline is only meaningful for rivers")
+        if self.complement and (self.buffer_m or self.downstream_sector):
+            raise ValueError("a complement zone takes no buffer or sector")
+        if self.downstream_sector and not self.buffer_m:
+            raise ValueError("a downstream sector needs buffer_m")
+        return self
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    jurisdiction: str | None
+    effect: Effect
+    basis: str = Field(description="The plan's own words that set the effect")
+    applies_to: tuple[str, ...]
+    zone: ZoneDef
+    message: Bilingual
+    citation: Citation
+
+
+class PlanDocument(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    title: str
+    reference: str | None = None
+    issued: str | None = None
+    source_file: str
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    document: PlanDocument
+    jurisdiction_code: str
+    jurisdiction_name: str
+    rules: tuple[Rule, ...]
+
+
+class Catalog:
+    """All plans' rules plus the project types they refer to."""
+
+    def __init__(self, plans: list[Plan], project_types: ProjectTypes):
+        self.plans = plans
+        self.project_types = project_types
+        self.rules: tuple[Rule, ...] = tuple(r for p in plans for r in p.rules)
+        ids = [r.id for r in self.rules]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise ValueError(f"duplicate rule ids: {sorted(dupes)}")
+        for r in self.rules:
+            unknown = [c for c in r.applies_to if c not in project_types]
+            if unknown:
+                raise ValueError(f"rule {r.id}: unknown project types {unknown}")
+        self.by_id = {r.id: r for r in self.rules}
+
+    @cached_property
+    def digest(self) -> str:
+        import hashlib
+
+        payload = repr([r.model_dump() for r in self.rules]) + repr(
+            sorted((t.code, t.parent) for t in self.project_types)
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def applies(self, rule: Rule, project_type: str) -> bool:
+        """True when the rule names the type or one of its ancestors."""
+        lineage = self.project_types.ancestors_or_self(project_type)
+        return any(code in lineage for code in rule.applies_to)
+
+    def applies_to_a_subtype(self, rule: Rule, project_type: str) -> bool:
+        """True when the rule does not apply to the type itself but to some of its subtypes
+        (e.g. a ban on polluting industry, asked about a generic industrial project)."""
+        below = self.project_types.descendants_or_self(project_type)
+        return not self.applies(rule, project_type) and any(c in below for c in rule.applies_to)
+
+
+def _read_yaml(name: str):
+    return yaml.safe_load(resources.files("ecozone.zoning").joinpath(name).read_text("utf-8"))
+
+
+def load_project_types() -> ProjectTypes:
+    rows = _read_yaml("project_types.yaml")
+    return ProjectTypes(
+        [ProjectType(code=r["code"], parent=r["parent"], name=Bilingual(zh=r["zh"], en=r["en"])) for r in rows]
+    )
+
+
+def parse_plan(raw: dict) -> Plan:
+    doc = PlanDocument(**raw["document"])
+    code = str(raw["jurisdiction"]["code"])
+    rules = []
+    for r in raw["rules"]:
+        citation = dict(r["citation"], document=doc.title)
+        zone = dict(r["zone"])
+        zone["where"] = {k: tuple(str(x) for x in v) for k, v in zone.get("where", {}).items()}
+        rules.append(Rule(**{**r, "zone": zone, "citation": citation, "jurisdiction": code}))
+    return Plan(
+        document=doc, jurisdiction_code=code, jurisdiction_name=raw["jurisdiction"]["name"], rules=tuple(rules)
+    )
+
+
+def load_catalog() -> Catalog:
+    rule_dir = resources.files("ecozone.zoning").joinpath("rules")
+    plans = [
+        parse_plan(yaml.safe_load(f.read_text("utf-8")))
+        for f in sorted(rule_dir.iterdir(), key=lambda p: p.name)
+        if f.name.endswith(".yaml")
+    ]
+    return Catalog(plans, load_project_types())

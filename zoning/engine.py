@@ -1,0 +1,147 @@
+"""Evaluate one site against the compiled zones: jurisdictions, findings, verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from ecozone.layers.errors import UnknownProjectType
+from ecozone.zoning.catalog import EFFECT_ORDER, Rule
+from ecozone.zoning.index import ZoneIndex
+from ecozone.zoning.metric import to_metric
+
+# Floating-point slack on the exact distance test (metres).
+_EPS_M = 1e-6
+_EFFECT_RANK = {e: i for i, e in enumerate(EFFECT_ORDER)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    layer: str
+    feature_id: str | None
+    feature_name: str | None
+    distance_m: float
+    threshold_m: float | None
+    overlap_area_m2: float | None
+    overlap_ratio: float | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    verdict: str
+    project_type: str | None
+    jurisdictions: list[tuple[str, str]]
+    findings: list[Finding]
+    # Rules that do not bind the asked type but bind some of its subtypes (asked "industrial",
+    # a ban on polluting industry here is worth knowing); they never change the verdict.
+    conditional_findings: list[Finding]
+    site_area_m2: float | None
+    site_length_m: float | None
+
+
+def strictest(effects) -> str:
+    ranks = [_EFFECT_RANK[e] for e in effects]
+    return EFFECT_ORDER[min(ranks)] if ranks else "permitted"
+
+
+class Engine:
+    """Stateless evaluation over one immutable ZoneIndex."""
+
+    def __init__(self, index: ZoneIndex):
+        self.index = index
+        self.catalog = index.catalog
+
+    def check_project_type(self, project_type: str | None) -> None:
+        if project_type is not None and project_type not in self.catalog.project_types:
+            known = ", ".join(sorted(t.code for t in self.catalog.project_types))
+            raise UnknownProjectType(
+                f"未知的项目类型：{project_type}。可选：{known}",
+                f"Unknown project type {project_type!r}. Known types: {known}",
+                field="project_type",
+                value=project_type,
+            )
+
+    def evaluate(self, site_lonlat: shapely.Geometry, project_type: str | None = None) -> Evaluation:
+        self.check_project_type(project_type)
+        site = to_metric(site_lonlat)
+        return self.evaluate_metric(site, project_type)
+
+    def evaluate_metric(self, site: shapely.Geometry, project_type: str | None = None) -> Evaluation:
+        idx = self.index
+        hits = idx.tree.query(site, predicate="intersects")
+        zone_ids = np.unique(idx.piece_zone[hits])
+        findings: list[Finding] = []
+        if zone_ids.size:
+            zone_ids = self._exact(site, zone_ids)
+            findings = self._findings(site, zone_ids)
+        applicable, conditional = self._partition(findings, project_type)
+        dim = shapely.get_dimensions(site)
+        return Evaluation(
+            verdict=strictest(f.rule.effect for f in applicable),
+            project_type=project_type,
+            jurisdictions=[(c, idx.jurisdiction_names[c]) for c in idx.jurisdictions_of(site)],
+            findings=applicable,
+            conditional_findings=conditional,
+            site_area_m2=float(site.area) if dim == 2 else None,
+            site_length_m=float(site.length) if dim == 1 else None,
+        )
+
+    def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray) -> np.ndarray:
+        """Keep the zones the site is really in. Unbuffered zones are exact already (their
+        pieces tile the region); buffered ones are tested by distance to the reference,
+        using only the part of the site inside the zone's clip (jurisdiction / sector)."""
+        idx = self.index
+        reach = idx.zone_reach[zone_ids]
+        buffered = reach > 0
+        if not buffered.any():
+            return zone_ids
+        b_ids = zone_ids[buffered]
+        if shapely.get_type_id(site) == 0:  # Point: a piece hit already places it inside the clip
+            parts = np.full(b_ids.size, site, dtype=object)
+        else:
+            clips = idx.zone_clip[b_ids]
+            clipped = {c: (site if c < 0 else shapely.intersection(site, idx.clips[c])) for c in np.unique(clips)}
+            parts = np.array([clipped[c] for c in clips], dtype=object)
+        d = shapely.distance(parts, idx.zone_reference[b_ids])
+        keep = np.ones(zone_ids.size, dtype=bool)
+        keep[buffered] = np.nan_to_num(d, nan=np.inf) <= reach[buffered] + _EPS_M
+        return zone_ids[keep]
+
+    def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray) -> list[Finding]:
+        idx = self.index
+        z = idx.zones
+        dist = shapely.distance(site, idx.zone_reference[zone_ids]) - idx.zone_half_width[zone_ids]
+        dist = np.maximum(dist, 0.0)
+        polygonal = shapely.get_dimensions(site) == 2 and site.area > 0
+        if polygonal:
+            overlap = shapely.area(shapely.intersection(site, idx.zone_region[zone_ids]))
+        best: dict[int, Finding] = {}
+        for k, zid in enumerate(zone_ids):
+            rule_idx = int(idx.zone_rule[zid])
+            rule = self.catalog.rules[rule_idx]
+            area = float(overlap[k]) if polygonal else None
+            f = Finding(
+                rule=rule,
+                layer=z.layer_id[zid],
+                feature_id=z.feature_id[zid],
+                feature_name=z.feature_name[zid],
+                distance_m=round(float(dist[k]), 1),
+                threshold_m=float(rule.zone.buffer_m) if rule.zone.buffer_m else None,
+                overlap_area_m2=round(area, 1) if polygonal else None,
+                overlap_ratio=round(area / site.area, 4) if polygonal else None,
+            )
+            # One finding per rule: the nearest feature that puts the site in its zone.
+            prev = best.get(rule_idx)
+            if prev is None or (f.distance_m, -(f.overlap_area_m2 or 0)) < (prev.distance_m, -(prev.overlap_area_m2 or 0)):
+                best[rule_idx] = f
+        return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
+
+    def _partition(self, findings: list[Finding], project_type: str | None):
+        if project_type is None:
+            return findings, []
+        applicable = [f for f in findings if self.catalog.applies(f.rule, project_type)]
+        conditional = [f for f in findings if self.catalog.applies_to_a_subtype(f.rule, project_type)]
+        return applicable, conditional

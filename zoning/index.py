@@ -1,0 +1,250 @@
+"""Compile layers + rules into one spatial index of zones, in metres.
+
+Each (rule, feature) pair becomes a *zone*: the feature's metric geometry (its *reference*,
+what distances are measured to), the rule's threshold, and a *clip* region (the rule's
+jurisdiction, narrowed to a downstream sector where the rule says so). For the index the
+zone is materialised as an *outer* polygon — the buffer drawn with its arcs circumscribing
+the true circle, so it can only over-cover — subdivided into pieces of a few hundred vertices
+(red lines are huge many-vertex polygons; small pieces make the tree's bounding boxes tight).
+
+A site query is then one STRtree query over all pieces, followed by an exact test on the few
+zones hit: ``distance(site, reference) <= threshold`` for buffered zones (the distance is needed
+for the answer anyway), nothing more for unbuffered ones (their pieces partition the exact
+region). The polygonal buffer therefore never decides an answer; it only prunes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely import STRtree
+
+from ecozone.zoning.catalog import Catalog, Rule
+from ecozone.zoning.metric import to_metric
+
+# Arcs of shapely buffers are chords of the true circle; drawing them with radius r/cos(π/4q)
+# makes the chords tangent instead, so the outer polygon contains the true buffer.
+_QUAD_SEGS = 8
+_CIRCUMSCRIBE = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
+_OUTER_SLACK_M = 1.0
+# Finer arcs for the overlap areas reported for polygon sites (area error ≪ 0.1 %).
+_AREA_QUAD_SEGS = 32
+MAX_PIECE_VERTICES = 256
+
+
+@dataclass(frozen=True)
+class LayerFeatures:
+    """One published layer as the zoning engine sees it: WGS84 features with attributes."""
+
+    id: str
+    name: str
+    kind: str
+    frame: gpd.GeoDataFrame  # must carry a `feature_id` column
+    version: int = 1
+
+
+@dataclass
+class UnboundRule:
+    rule_id: str
+    reason: str
+
+
+@dataclass
+class Zones:
+    """Column arrays, one entry per zone."""
+
+    rule_idx: list[int] = field(default_factory=list)
+    layer_id: list[str] = field(default_factory=list)
+    feature_id: list[str | None] = field(default_factory=list)
+    feature_name: list[str | None] = field(default_factory=list)
+    reference: list[shapely.Geometry] = field(default_factory=list)
+    half_width: list[float] = field(default_factory=list)
+    reach: list[float] = field(default_factory=list)  # exact test: distance(site, reference) <= reach
+    clip: list[int] = field(default_factory=list)  # index into ZoneIndex.clips, -1 = none
+    region: list[shapely.Geometry] = field(default_factory=list)  # for overlap areas
+
+
+def subdivide(geom: shapely.Geometry, max_vertices: int = MAX_PIECE_VERTICES) -> list[shapely.Geometry]:
+    """Split a (multi)polygon into pieces of at most ``max_vertices`` by recursive halving of
+    the bounding box (the ST_Subdivide idea). Pieces tile the input exactly."""
+    out: list[shapely.Geometry] = []
+    stack = [p for p in shapely.get_parts(geom) if not p.is_empty]
+    while stack:
+        g = stack.pop()
+        if shapely.get_num_coordinates(g) <= max_vertices:
+            out.append(g)
+            continue
+        xmin, ymin, xmax, ymax = g.bounds
+        if xmax - xmin >= ymax - ymin:
+            mid = (xmin + xmax) / 2
+            halves = (shapely.clip_by_rect(g, xmin, ymin, mid, ymax), shapely.clip_by_rect(g, mid, ymin, xmax, ymax))
+        else:
+            mid = (ymin + ymax) / 2
+            halves = (shapely.clip_by_rect(g, xmin, ymin, xmax, mid), shapely.clip_by_rect(g, xmin, mid, xmax, ymax))
+        for h in halves:
+            stack.extend(p for p in shapely.get_parts(h) if not p.is_empty and p.area > 0)
+    return out
+
+
+def _sector(center: shapely.Point, bearing_deg: float, half_angle_deg: float, radius: float) -> shapely.Polygon:
+    """A circular sector opening toward a compass bearing (clockwise from north)."""
+    angles = np.radians(bearing_deg + np.linspace(-half_angle_deg, half_angle_deg, 65))
+    arc = np.column_stack([center.x + radius * np.sin(angles), center.y + radius * np.cos(angles)])
+    return shapely.Polygon(np.vstack([[center.x, center.y], arc]))
+
+
+def _matches(frame: gpd.GeoDataFrame, where: dict[str, tuple[str, ...]]) -> np.ndarray:
+    mask = np.ones(len(frame), dtype=bool)
+    for attr, values in where.items():
+        if attr not in frame.columns:
+            return np.zeros(len(frame), dtype=bool)
+        mask &= frame[attr].astype("string").isin(values).fillna(False).to_numpy(dtype=bool)
+    return mask
+
+
+class ZoneIndex:
+    """Immutable compiled zones for one data version; rebuilt and swapped when data changes."""
+
+    def __init__(self, catalog: Catalog, layers: list[LayerFeatures]):
+        self.catalog = catalog
+        self.layers = {layer.id: layer for layer in layers}
+        self.unbound: list[UnboundRule] = []
+        self.clips: list[shapely.Geometry] = []
+        self._build_jurisdictions(layers)
+        self.zones = Zones()
+        self._outer_pending: list[shapely.Geometry] = []
+        for i, rule in enumerate(catalog.rules):
+            self._add_rule(i, rule, layers)
+        self._build_tree()
+
+    # -- jurisdictions --------------------------------------------------------------
+    def _build_jurisdictions(self, layers: list[LayerFeatures]) -> None:
+        codes: dict[str, list[shapely.Geometry]] = {}
+        names: dict[str, str] = {}
+        for layer in layers:
+            if layer.kind != "district":
+                continue
+            metric = to_metric(layer.frame.geometry.to_numpy())
+            for code, name, geom in zip(layer.frame["code"].astype(str), layer.frame["name"], metric):
+                codes.setdefault(code, []).append(geom)
+                names.setdefault(code, str(name))
+        self.jurisdiction_codes = sorted(codes)
+        self.jurisdiction_names = names
+        self.jurisdiction_geom = {c: shapely.union_all(g) for c, g in codes.items()}
+        self._clip_of_code: dict[str, int] = {}
+        pieces, owner = [], []
+        for j, code in enumerate(self.jurisdiction_codes):
+            self._clip_of_code[code] = len(self.clips)
+            self.clips.append(self.jurisdiction_geom[code])
+            for p in subdivide(self.jurisdiction_geom[code]):
+                pieces.append(p)
+                owner.append(j)
+        self._jur_pieces = np.array(pieces, dtype=object)
+        self._jur_owner = np.array(owner, dtype=np.int64)
+        self._jur_tree = STRtree(self._jur_pieces)
+
+    # -- zones ----------------------------------------------------------------------
+    def _add_rule(self, rule_idx: int, rule: Rule, layers: list[LayerFeatures]) -> None:
+        zd = rule.zone
+        clip_idx = -1
+        if rule.jurisdiction is not None:
+            if rule.jurisdiction not in self._clip_of_code:
+                self.unbound.append(UnboundRule(rule.id, f"no district feature with code {rule.jurisdiction}"))
+                return
+            clip_idx = self._clip_of_code[rule.jurisdiction]
+        jur = self.clips[clip_idx] if clip_idx >= 0 else None
+
+        sources = [(layer, _matches(layer.frame, zd.where)) for layer in layers if layer.kind == zd.kind]
+        sources = [(layer, m) for layer, m in sources if m.any()]
+        if not sources:
+            self.unbound.append(UnboundRule(rule.id, f"no {zd.kind} features match {dict(zd.where)}"))
+            return
+
+        if zd.complement:
+            refs = [g for layer, m in sources for g in to_metric(layer.frame.geometry.to_numpy()[m])]
+            union = shapely.union_all(refs)
+            region = jur.difference(union) if jur is not None else None
+            if region is None or region.is_empty:
+                self.unbound.append(UnboundRule(rule.id, "complement zone is empty or unbounded"))
+                return
+            self._append_zone(rule_idx, sources[0][0].id, None, None, union, 0.0, 0.0, clip_idx, region, region)
+            return
+
+        for layer, mask in sources:
+            frame = layer.frame[mask]
+            refs = to_metric(frame.geometry.to_numpy())
+            half = np.zeros(len(frame))
+            if zd.measured_from == "shoreline" and "half_width_m" in frame.columns:
+                is_line = np.isin(shapely.get_type_id(refs), (1, 5))  # LineString, MultiLineString
+                hw = frame["half_width_m"].astype(float).fillna(0.0).clip(lower=0).to_numpy()
+                half = np.where(is_line, hw, 0.0)
+            reach = zd.buffer_m + half
+            buffered = reach > 0
+            outer = np.where(buffered, shapely.buffer(refs, reach * _CIRCUMSCRIBE + _OUTER_SLACK_M, quad_segs=_QUAD_SEGS), refs)
+            region = np.where(buffered, shapely.buffer(refs, reach, quad_segs=_AREA_QUAD_SEGS), refs)
+            names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else [None] * len(frame)
+            for k in range(len(frame)):
+                zone_clip, clip_geom = clip_idx, jur
+                if zd.downstream_sector is not None:
+                    bearing = frame[zd.downstream_sector.bearing_attribute].iloc[k] if (
+                        zd.downstream_sector.bearing_attribute in frame.columns
+                    ) else None
+                    if bearing is not None and not (isinstance(bearing, float) and math.isnan(bearing)):
+                        radius = reach[k] * 2 + math.sqrt(max(refs[k].area, 1.0)) * 4
+                        wedge = _sector(refs[k].centroid, float(bearing), zd.downstream_sector.half_angle_deg, radius)
+                        clip_geom = wedge if jur is None else wedge.intersection(jur)
+                        zone_clip = len(self.clips)
+                        self.clips.append(clip_geom)
+                o = outer[k] if clip_geom is None else outer[k].intersection(clip_geom)
+                if o.is_empty or shapely.get_dimensions(o) < 2:
+                    continue
+                r = region[k] if clip_geom is None else region[k].intersection(clip_geom)
+                self._append_zone(
+                    rule_idx, layer.id, str(frame["feature_id"].iloc[k]), names[k],
+                    refs[k], float(half[k]), float(reach[k]), zone_clip, o, r,
+                )
+
+    def _append_zone(self, rule_idx, layer_id, feature_id, feature_name, ref, half, reach, clip, outer, region):
+        z = self.zones
+        z.rule_idx.append(rule_idx)
+        z.layer_id.append(layer_id)
+        z.feature_id.append(feature_id)
+        z.feature_name.append(feature_name)
+        z.reference.append(ref)
+        z.half_width.append(half)
+        z.reach.append(reach)
+        z.clip.append(clip)
+        z.region.append(region)
+        self._outer_pending.append(outer)
+
+    def _build_tree(self) -> None:
+        pieces, owner = [], []
+        for zone_id, outer in enumerate(self._outer_pending):
+            for p in subdivide(outer):
+                pieces.append(p)
+                owner.append(zone_id)
+        del self._outer_pending
+        z = self.zones
+        self.zone_rule = np.array(z.rule_idx, dtype=np.int64)
+        self.zone_reference = np.array(z.reference, dtype=object)
+        self.zone_reach = np.array(z.reach, dtype=float)
+        self.zone_half_width = np.array(z.half_width, dtype=float)
+        self.zone_clip = np.array(z.clip, dtype=np.int64)
+        self.zone_region = np.array(z.region, dtype=object)
+        self.pieces = np.array(pieces, dtype=object)
+        self.piece_zone = np.array(owner, dtype=np.int64)
+        self.tree = STRtree(self.pieces)
+        shapely.prepare(self.pieces)
+
+    # -- facts for listings ---------------------------------------------------------
+    def zone_count_by_rule(self) -> dict[str, int]:
+        counts = np.bincount(self.zone_rule, minlength=len(self.catalog.rules)) if len(self.zone_rule) else []
+        return {r.id: int(counts[i]) if len(counts) else 0 for i, r in enumerate(self.catalog.rules)}
+
+    def jurisdictions_of(self, site_metric: shapely.Geometry) -> list[str]:
+        hits = self._jur_tree.query(site_metric, predicate="intersects")
+        return [self.jurisdiction_codes[j] for j in np.unique(self._jur_owner[hits])]
