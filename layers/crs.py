@@ -21,8 +21,9 @@ from ecozone.layers.errors import CoordinatesOutOfRange, UnknownCRS
 GCJ02 = "GCJ02"
 WGS84 = "EPSG:4326"
 # Slack around a projected CRS's published area of use: Gauss-Kruger coordinates remain
-# meaningful somewhat beyond their 3-degree zone (Chongqing straddles three zones).
-_AREA_SLACK_DEG = 3.0
+# meaningful well beyond their 3-degree zone (Chongqing straddles three zones, and a
+# user may send all of it in one); a zone-prefixed or swapped coordinate is still far out.
+_AREA_SLACK_DEG = 6.0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ import shapely
 from pyproj import Transformer
 
 METRIC_CRS = "EPSG:4545"
+# GeoJSON edges are straight in lon/lat; a projection maps only the vertices, so a long edge
+# would come out as the projected chord — 37 m off the parallel over 0.6 degrees at 29.5N.
+# Densifying to 0.005 degrees (~500 m) first bounds that to millimetres.
+_DENSIFY_DEG = 0.005
 
 
 @lru_cache(maxsize=1)
@@ -38,8 +42,8 @@ def _apply(transformer: Transformer, geoms):
 
 
 def to_metric(geoms):
-    """WGS84 lon/lat geometry (or array of them) → EPSG:4545 metres."""
-    return _apply(_forward(), geoms)
+    """WGS84 lon/lat geometry (or array of them) → EPSG:4545 metres, edges kept straight in lon/lat."""
+    return _apply(_forward(), shapely.segmentize(geoms, _DENSIFY_DEG))
 
 
 def to_lonlat(geoms):

@@ -251,14 +251,14 @@ def chaikin(coords: np.ndarray, rounds: int = 3) -> np.ndarray:
     return coords
 
 
-def meander(coords_ll, amplitude_m: float = 250.0, wavelength_m: float = 3500.0,
+def meander(coords_m, amplitude_m: float = 250.0, wavelength_m: float = 3500.0,
             phase: float = 0.0) -> LineString:
-    """An illustrative river centreline through gazetteer control points.
+    """An illustrative river centreline through control points (metres).
 
     Corners are smoothed and a fixed sinusoidal meander is added; the meander
     tapers to zero at both ends so mouths and sources stay exactly where placed.
     """
-    base = np.array(line_m(coords_ll).coords)
+    base = np.asarray(coords_m, dtype=float)
     smooth = LineString(chaikin(base))
     dense = densify(smooth, 100.0)
     xy = np.array(dense.coords)
@@ -460,3 +460,90 @@ def build_wdbii_rivers() -> tuple[dict[str, LineString], dict[str, list[int]]]:
     lines = {"长江": yangtze, "嘉陵江": jialing, "乌江": wujiang, "芙蓉江": furong}
     used = {"长江": yz_ids, "嘉陵江": jl[0][0], "乌江": wu[0][0], "芙蓉江": fr[0][0]}
     return lines, used
+
+
+# ---------------------------------------------------------------------------
+# Rivers: illustrative (not in WDBII)
+# ---------------------------------------------------------------------------
+
+# (fid, name, name_en, river_class, half_width_m, district, joins, control points source -> mouth)
+# `joins` is the river whose line the last control point is snapped onto (None: the
+# river leaves the district and is cut at its border). Control points follow the
+# gazetteer places in the brief; everything between them is invented.
+ILLUSTRATIVE_RIVERS = [
+    # 巫溪县: 大宁河 from its upper reach north of the county seat, through 巫溪县城 and 大昌 to 巫山.
+    ("wuxi-daning-river", "大宁河", "Daning River", "tributary", 60, WUXI, "长江",
+     [(109.57, 31.69), (109.55, 31.62), (109.575, 31.53), (109.60, 31.46), PLACE["wuxi_seat"],
+      (109.655, 31.35), (109.69, 31.31), (109.76, 31.29), PLACE["dachang"], (109.83, 31.20),
+      (109.86, 31.13), PLACE["wushan"]]),
+    ("wuxi-houxi-river", "后溪河", "Houxi River", "tributary", 20, WUXI, "大宁河",
+     [(109.39, 31.70), (109.46, 31.665), (109.55, 31.62)]),
+    ("wuxi-dongxi-river", "东溪河", "Dongxi River", "tributary", 20, WUXI, "大宁河",
+     [(109.81, 31.515), (109.76, 31.51), (109.68, 31.50), (109.595, 31.48)]),
+    ("wuxi-xixi-river", "西溪河", "Xixi River", "tributary", 20, WUXI, "大宁河",
+     [(109.38, 31.56), (109.45, 31.50), (109.53, 31.445), (109.625, 31.41)]),
+    ("wuxi-baiyang-river", "柏杨河", "Baiyang River", "tributary", 20, WUXI, "大宁河",
+     [(109.42, 31.405), (109.48, 31.385), (109.56, 31.385), (109.635, 31.39)]),
+    ("wuxi-changxi-river", "长溪河", "Changxi River", "major_tributary", 20, WUXI, "大宁河",
+     [(109.88, 31.45), (109.80, 31.425), (109.73, 31.385), (109.665, 31.345)]),
+    ("wuxi-tangxi-river", "汤溪河", "Tangxi River", "tributary", 20, WUXI, None,
+     [(109.28, 31.52), (109.32, 31.44), (109.345, 31.37), PLACE["jianshan"], (109.32, 31.30)]),
+    ("wuxi-meixi-river", "梅溪河", "Meixi River", "tributary", 20, WUXI, None,
+     [(109.53, 31.345), (109.47, 31.30), (109.43, 31.22)]),
+    ("wuxi-fenshui-river", "汾水河", "Fenshui River", "tributary", 20, WUXI, None,
+     [(109.19, 31.56), (109.17, 31.46), (109.15, 31.36)]),
+    ("wuxi-wantan-river", "湾滩河", "Wantan River", "tributary", 20, WUXI, None,
+     [(108.99, 31.62), (108.955, 31.52), (108.93, 31.37)]),
+    # 渝北区: 御临河 NE -> SW through the valley between 铜锣山 and 明月山 to the 长江 at 洛碛.
+    ("yubei-yulin-river", "御临河", "Yulin River", "tributary", 20, YUBEI, "长江",
+     [(106.955, 29.955), (106.92, 29.92), (106.88, 29.88), (106.86, 29.81), (106.865, 29.74),
+      (106.885, 29.69), (106.89, 29.66)]),
+    ("yubei-hou-river", "后河", "Hou River", "tributary", 20, YUBEI, "御临河",
+     [(106.70, 30.08), (106.76, 30.02), (106.82, 29.96), (106.90, 29.905)]),
+    # 万盛经开区: 孝子河 from the 黑山 side north through 万盛城区; 溱溪河 past 关坝 into it.
+    ("wansheng-xiaozi-river", "孝子河", "Xiaozi River", "tributary", 20, WANSHENG, None,
+     [(106.965, 28.80), (106.95, 28.86), (106.935, 28.92), PLACE["wansheng_town"], (106.905, 29.00),
+      (106.90, 29.08)]),
+    ("wansheng-qinxi-river", "溱溪河", "Qinxi River", "tributary", 20, WANSHENG, "孝子河",
+     [(107.045, 28.935), (107.025, 28.905), (106.99, 28.893), (106.945, 28.885)]),
+]
+
+
+def build_river_lines(zone_m, clip_m: dict[str, Polygon]):
+    """All river centrelines in metres, clipped, plus their attributes.
+
+    Returns (lines, attrs, wdbii_used): lines maps the Chinese name to its clipped
+    metric (Multi)LineString."""
+    lines, used = build_wdbii_rivers()
+    attrs = {
+        "长江": dict(fid="changjiang", name_en="Yangtze River (Changjiang)", river_class="mainstem",
+                   half_width_m=400, illustrative=False),
+        "乌江": dict(fid="wujiang", name_en="Wu River (Wujiang)", river_class="major_tributary",
+                   half_width_m=150, illustrative=False),
+        "嘉陵江": dict(fid="jialingjiang", name_en="Jialing River", river_class="major_tributary",
+                    half_width_m=200, illustrative=False),
+        "芙蓉江": dict(fid="furongjiang", name_en="Furong River", river_class="tributary",
+                    half_width_m=60, illustrative=False),
+    }
+    clip = {name: zone_m for name in attrs}
+    for fid, name, name_en, cls, hw, district, joins, ctrl in ILLUSTRATIVE_RIVERS:
+        ctrl_m = [tuple(pt(*c).coords[0]) for c in ctrl]
+        if joins:
+            # end exactly on a vertex of the main river so the two lines touch, never cross
+            main = lines[joins]
+            mouth = main.interpolate(main.project(Point(ctrl_m[-1])))
+            lines[joins] = insert_vertex(main, mouth)
+            ctrl_m[-1] = (mouth.x, mouth.y)
+        big = name == "大宁河"
+        line = meander(ctrl_m, amplitude_m=250 if big else 150,
+                       wavelength_m=4000 if big else 2600, phase=len(lines) * 0.9)
+        lines[name] = line
+        attrs[name] = dict(fid=fid, name_en=name_en, river_class=cls, half_width_m=hw, illustrative=True)
+        # 大宁河 runs on to the 长江 at 巫山 and is cut to the 15 km zone like the WDBII rivers;
+        # the other illustrative rivers stay inside their district.
+        clip[name] = zone_m if big or district == YUBEI else clip_m[district]
+    clipped = {}
+    for name, line in lines.items():
+        g = line.intersection(clip[name])
+        clipped[name] = linemerge(g) if g.geom_type == "MultiLineString" else g
+    return clipped, attrs, used
