@@ -7,14 +7,12 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from pyproj import Geod
 
 from ecozone.zoning.catalog import load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
 from ecozone.zoning.metric import to_metric
-
-GEOD = Geod(ellps="GRS80")
+from geo import GEOD, geodesic_distance
 # Chongqing's extent (statistical yearbook: 105°11′–110°11′E, 28°10′–32°13′N).
 WEST, EAST, SOUTH, NORTH = 105.18, 110.19, 28.16, 32.21
 TOL = 0.005
@@ -46,14 +44,6 @@ def test_metric_areas_match_geodesic_across_chongqing():
         assert abs(to_metric(ring).area / abs(geodesic_area) - 1) < TOL
 
 
-def _geodesic_distance_to_line(lon, lat, line: shapely.LineString) -> float:
-    """Minimum geodesic distance from a point to a polyline densified to ~5 m."""
-    dense = shapely.segmentize(line, 0.00005)
-    xy = shapely.get_coordinates(dense)
-    _, _, d = GEOD.inv(np.full(len(xy), lon), np.full(len(xy), lat), xy[:, 0], xy[:, 1])
-    return float(d.min())
-
-
 @pytest.mark.parametrize("lon0", [105.4, 107.0, 108.0, 109.9])
 @pytest.mark.parametrize("offset_m, half_width_m", [(400.0, 0.0), (750.0, 150.0), (2900.0, 60.0), (4800.0, 400.0)])
 def test_engine_shoreline_distance_matches_geodesic(catalog, lon0, offset_m, half_width_m):
@@ -72,7 +62,7 @@ def test_engine_shoreline_distance_matches_geodesic(catalog, lon0, offset_m, hal
     engine = Engine(ZoneIndex(catalog, layers))
     # walk away from the river's middle vertex, perpendicular to the river (north-west side)
     lon, lat, _ = GEOD.fwd(lon0, lat0, -55.0, offset_m + half_width_m)
-    expected = _geodesic_distance_to_line(lon, lat, river) - half_width_m
+    expected = geodesic_distance(lon, lat, river) - half_width_m
     ev = engine.evaluate(shapely.Point(lon, lat), "industrial_park")
     five_km = [f for f in ev.findings if f.rule.id == "wulong-wu-river-5km-industrial-park"]
     assert five_km, "site within 5 km must be in the 5 km zone"

