@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -70,24 +71,44 @@ def demo_layer():
     return get
 
 
-@pytest.fixture(scope="session")
-def wu_river_site(demo_layer):
-    """site(target_m) → (lon, lat, expected shoreline distance) for a point inside 武隆区 whose
-    geodesic distance to the 乌江 shoreline is target_m (±3 %), found on the demo river."""
-    rivers = demo_layer("rivers")
-    wu = rivers[rivers["name"] == "乌江"]
-    line = shapely.line_merge(shapely.union_all(wu.geometry.to_numpy()))
-    half = float(wu["half_width_m"].max())
-    districts = demo_layer("districts")
-    wulong = districts[districts["code"] == "500156"].geometry.iloc[0]
+def shoreline_distance(lon: float, lat: float, rivers) -> float:
+    """Geodesic distance to the nearest shoreline among river features (centreline less half width)."""
+    return min(geodesic_distance(lon, lat, g) - float(hw or 0) for g, hw in zip(rivers.geometry, rivers["half_width_m"]))
 
-    def site(target_m: float, anchor=WULONG_TOWN):
-        for dx in (0.0, -0.03, 0.03, -0.06, 0.06):
+
+@pytest.fixture(scope="session")
+def river_site(demo_layer):
+    """river_site(names, district_code, target_m, **filters) → (lon, lat, expected): a point inside
+    the district whose geodesic distance to the nearest shoreline of the named rivers is
+    target_m (±3 %); anchors are tried along the rivers, on both banks."""
+    districts = demo_layer("districts")
+
+    def site(names, code: str, target_m: float, start=None, **filters):
+        rivers = demo_layer("rivers")
+        rivers = rivers[rivers["name"].isin(names)]
+        for attr, value in filters.items():
+            rivers = rivers[rivers[attr] == value]
+        district = districts[districts["code"] == code].geometry.iloc[0]
+        line = shapely.line_merge(shapely.union_all(rivers.geometry.to_numpy()))
+        hw = float(rivers["half_width_m"].max())
+        lines = list(getattr(line, "geoms", [line]))
+        anchors = [ln.interpolate(f) for ln in lines for f in np.linspace(0, ln.length, max(int(ln.length / 0.01), 2))]
+        if start is not None:
+            anchors.sort(key=lambda p: p.distance(shapely.Point(start)))
+        for a in anchors:
             for side in (1, -1):
-                lon, lat = site_beside(line, (anchor[0] + dx, anchor[1]), target_m + half, side)
-                expected = geodesic_distance(lon, lat, line) - half
-                if wulong.contains(shapely.Point(lon, lat)) and abs(expected / target_m - 1) < 0.03:
+                lon, lat = site_beside(line, (a.x, a.y), target_m + hw, side)
+                if not district.contains(shapely.Point(lon, lat)):
+                    continue
+                expected = shoreline_distance(lon, lat, rivers)
+                if abs(expected / target_m - 1) < 0.03:
                     return lon, lat, expected
-        raise AssertionError(f"no site {target_m} m from the Wu River near {anchor}")
+        raise AssertionError(f"no site {target_m} m from {names} in {code}")
 
     return site
+
+
+@pytest.fixture(scope="session")
+def wu_river_site(river_site):
+    """A site inside 武隆区 at a given distance from the 乌江 shoreline, near Wulong town."""
+    return lambda target_m: river_site(["乌江"], "500156", target_m, start=WULONG_TOWN)

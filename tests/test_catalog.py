@@ -144,3 +144,20 @@ def test_project_type_hierarchy(catalog):
     assert catalog.applies(rule, "heavy_chemical") and catalog.applies(rule, "dyeing")
     assert not catalog.applies(rule, "tourism")
     assert not catalog.applies(rule, "industrial") and catalog.applies_to_a_subtype(rule, "industrial")
+
+
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "五": 5}
+
+
+def _distances_in(text: str) -> set[float]:
+    """Distances the plan's wording states: 1公里, 一公里, 50米 … in metres."""
+    out = set()
+    for num, unit in re.findall(r"(\d+|[一二三五])\s*(公里|千米|米)", _norm(text)):
+        value = _CN_DIGITS.get(num) or float(num)
+        out.add(float(value) * (1000 if unit in ("公里", "千米") else 1))
+    return out
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.zone.buffer_m], ids=lambda r: r.id)
+def test_buffer_distance_is_the_one_the_plan_states(rule):
+    assert rule.zone.buffer_m in _distances_in(rule.basis), (rule.zone.buffer_m, rule.basis)

@@ -1,0 +1,286 @@
+"""The issue's named rules on the shipped demo data, through the HTTP API: a site inside each
+zone and one outside it, distances checked against geodesic values from pyproj.Geod."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from conftest import shoreline_distance
+
+TOL = 0.005
+
+
+def check(client, lon, lat, project_type=None, **extra):
+    body = {"geometry": {"type": "Point", "coordinates": [lon, lat]}, **extra}
+    if project_type:
+        body["project_type"] = project_type
+    resp = client.post("/v1/siting/check", json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def finding(answer, rule_id):
+    return next((f for f in answer["findings"] if f["rule_id"] == rule_id), None)
+
+
+# --- the issue's "done when" ---------------------------------------------------------------
+
+def test_wulong_500m_from_wu_river_heavy_chemical_is_prohibited(client, wu_river_site):
+    lon, lat, expected = wu_river_site(500)
+    a = check(client, lon, lat, "heavy_chemical")
+    assert a["verdict"] == "prohibited"
+    assert a["jurisdictions"] == [{"code": "500156", "name": "武隆区"}]
+    f = finding(a, "wulong-wu-river-1km")
+    assert f["effect"] == "prohibited" and f["layer"] == "rivers" and f["feature_name"] == "乌江"
+    assert abs(f["distance_m"] - expected) <= TOL * expected
+    assert f["threshold_m"] == 1000
+    assert f["citation"]["document"] == "重庆市武隆区生态环境保护“十四五”规划"
+    assert f["citation"]["section"] == "第五章 第一节"
+    assert "禁止在乌江岸线1公里范围内新建重化工、纺织、造纸等存在污染风险的工业项目" in f["citation"]["text"]
+    assert a["data_version"] and a["map_url"].startswith("/v1/siting/map.html?")
+
+
+def test_same_site_as_tourism_is_not_prohibited_by_the_1km_rule(client, wu_river_site):
+    lon, lat, _ = wu_river_site(500)
+    a = check(client, lon, lat, "tourism")
+    assert finding(a, "wulong-wu-river-1km") is None
+    assert a["verdict"] != "prohibited"
+
+
+def test_wulong_3km_from_wu_river_industrial_park_is_prohibited_by_5km_rule(client, wu_river_site):
+    lon, lat, expected = wu_river_site(3000)
+    a = check(client, lon, lat, "industrial_park")
+    assert a["verdict"] == "prohibited"
+    f = finding(a, "wulong-wu-river-5km-industrial-park")
+    assert f is not None and abs(f["distance_m"] - expected) <= TOL * expected and f["threshold_m"] == 5000
+    assert finding(a, "wulong-wu-river-1km") is None  # 3 km is outside the 1 km line
+
+
+def test_without_project_type_every_rule_the_site_falls_under_is_reported(client, wu_river_site):
+    lon, lat, _ = wu_river_site(500)
+    ids = {f["rule_id"] for f in check(client, lon, lat)["findings"]}
+    assert {"wulong-wu-river-1km", "wulong-wu-river-5km-industrial-park", "wulong-wu-river-1km-risk-survey"} <= ids
+
+
+def test_generic_industrial_project_gets_the_polluting_ban_as_conditional(client, wu_river_site):
+    lon, lat, _ = wu_river_site(500)
+    a = check(client, lon, lat, "industrial")
+    assert finding(a, "wulong-wu-river-1km") is None
+    assert "wulong-wu-river-1km" in [f["rule_id"] for f in a["conditional_findings"]]
+
+
+# --- river buffers of every plan: inside and outside -----------------------------------------
+
+RIVER_CASES = [
+    # rule, rivers, district, project type, inside m, outside m, river filters
+    ("wulong-wu-river-1km", ["乌江"], "500156", "textile", 700, 1400, {}),
+    ("wulong-wu-river-5km-industrial-park", ["乌江"], "500156", "chemical_park", 4500, 5600, {}),
+    ("fuling-yangtze-tributaries-1km-chemical", ["长江"], "500102", "chemical_park", 600, 1500, {}),
+    ("fuling-yangtze-wu-1km-risk-industry", ["长江", "乌江"], "500102", "dyeing", 800, 1300, {}),
+    ("fuling-tailings-yangtze-3km", ["长江"], "500102", "tailings_pond", 2500, 3500, {}),
+    ("fuling-tailings-wu-1km", ["乌江"], "500102", "tailings_pond", 700, 1300, {}),
+    ("wuxi-tributaries-1km", ["大宁河"], "500238", "construction", 600, 1300, {}),
+    ("wuxi-tributaries-5km", ["湾滩河"], "500238", "tourism", 4000, 5500, {}),
+    ("wuxi-tributaries-5km", ["汾水河"], "500238", "tourism", 2000, 5500, {}),
+    ("wuxi-tailings-key-rivers-3km", ["梅溪河"], "500238", "tailings_pond", 2000, 3400, {}),
+    ("wuxi-tailings-important-tributaries-1km", ["长溪河"], "500238", "tailings_pond", 500, 1200, {}),
+    ("yubei-yangtze-1km-chemical", ["长江"], "500112", "heavy_chemical", 500, 1300, {}),
+    ("yubei-greenbelt-urban-50m", ["长江"], "500112", "real_estate", 30, 70, {"reach": "urban"}),
+    ("yubei-greenbelt-rural-100m", ["御临河"], "500112", "construction", 60, 140, {"reach": "rural"}),
+]
+
+
+@pytest.mark.parametrize("rule_id, names, code, ptype, inside_m, outside_m, filters", RIVER_CASES,
+                         ids=[f"{c[0]}-{c[1][0]}" for c in RIVER_CASES])
+def test_river_rule_inside_and_outside(client, river_site, demo_layer, catalog,
+                                       rule_id, names, code, ptype, inside_m, outside_m, filters):
+    rule = catalog.by_id[rule_id]
+    lon, lat, expected = river_site(names, code, inside_m, **filters)
+    a = check(client, lon, lat, ptype)
+    f = finding(a, rule_id)
+    assert f is not None, f"{rule_id}: not found {inside_m} m from {names}"
+    assert f["effect"] == rule.effect and f["threshold_m"] == rule.zone.buffer_m
+    assert abs(f["distance_m"] - expected) <= max(TOL * expected, 0.5)
+    assert code in [j["code"] for j in a["jurisdictions"]]
+
+    # outside: beyond the threshold from every river the rule measures from
+    lon, lat, _ = river_site(names, code, outside_m, **filters)
+    rivers = demo_layer("rivers")
+    matching = rivers[rivers["name"].isin(rule.zone.where.get("name", rivers["name"].unique()))]
+    for attr, values in rule.zone.where.items():
+        matching = matching[matching[attr].isin(values)]
+    assert shoreline_distance(lon, lat, matching) > rule.zone.buffer_m
+    assert finding(check(client, lon, lat, ptype), rule_id) is None
+
+
+def test_wuxi_downstream_of_tailings_pond(client, demo_layer):
+    """坚决杜绝在尾矿库下游1公里范围内新建生产生活设施: the demo pond drains south (180°)."""
+    from geo import GEOD, geodesic_distance
+
+    ponds = demo_layer("tailings_ponds")
+    pond = ponds[ponds["district_code"] == "500238"].iloc[0]
+    assert pond["outlet_bearing_deg"] == 180
+    c = pond.geometry.centroid
+    south_edge = shapely.Point(c.x, pond.geometry.bounds[1])
+    north_edge = shapely.Point(c.x, pond.geometry.bounds[3])
+    lon, lat, _ = GEOD.fwd(south_edge.x, south_edge.y, 180, 600)
+    a = check(client, lon, lat, "real_estate")
+    f = finding(a, "wuxi-tailings-downstream-1km")
+    assert f is not None and a["verdict"] == "prohibited"
+    assert abs(f["distance_m"] - geodesic_distance(lon, lat, pond.geometry)) <= 0.005 * 600
+    lon, lat, _ = GEOD.fwd(north_edge.x, north_edge.y, 0, 600)  # as near, upstream
+    assert finding(check(client, lon, lat, "real_estate"), "wuxi-tailings-downstream-1km") is None
+    lon, lat, _ = GEOD.fwd(south_edge.x, south_edge.y, 180, 1300)  # downstream, beyond 1 km
+    assert finding(check(client, lon, lat, "real_estate"), "wuxi-tailings-downstream-1km") is None
+
+
+# --- zone (polygon) rules of every plan: inside and outside ----------------------------------
+
+def _inside(frame, code, districts):
+    district = districts[districts["code"] == code].geometry.iloc[0]
+    geom = shapely.union_all(frame.geometry.to_numpy()).intersection(district)
+    return geom.representative_point()
+
+
+def _outside(frame, code, districts, margin_deg=0.01):
+    """A point of the district at least ~1 km from every feature of `frame`."""
+    district = districts[districts["code"] == code].geometry.iloc[0]
+    keep_out = shapely.union_all(frame.geometry.to_numpy()).buffer(margin_deg)
+    xmin, ymin, xmax, ymax = district.bounds
+    for x in np.linspace(xmin, xmax, 40):
+        for y in np.linspace(ymin, ymax, 40):
+            p = shapely.Point(x, y)
+            if district.contains(p) and not keep_out.contains(p):
+                return p
+    raise AssertionError("no outside point")
+
+
+ZONE_CASES = [
+    # rule, layer, {attr: values} selecting the features, district, project type
+    ("wulong-red-line", "red_lines", {"district_code": ["500156"]}, "500156", "tourism"),
+    ("wansheng-red-line", "red_lines", {"district_code": ["500110"]}, "500110", "construction"),
+    ("fuling-red-line", "red_lines", {"district_code": ["500102"]}, "500102", "real_estate"),
+    ("yubei-red-line", "red_lines", {"district_code": ["500112"]}, "500112", "construction"),
+    ("wuxi-red-line", "red_lines", {"district_code": ["500238"]}, "500238", "tourism"),
+    ("yubei-simountain-real-estate", "mountain_zones", {"name": ["铜锣山"], "zone_class": ["no_build"]}, "500112",
+     "real_estate"),
+    ("yubei-simountain-real-estate", "mountain_zones", {"name": ["明月山"], "zone_class": ["key_control"]}, "500112",
+     "real_estate"),
+    ("yubei-simountain-project-access", "mountain_zones", {"name": ["明月山"], "zone_class": ["general"]}, "500112",
+     "tourism"),
+    ("wansheng-guanba-water-polluting-industry", "industrial_parks", {"name": ["关坝组团"]}, "500110",
+     "water_polluting_industry"),
+    ("wuxi-protected-area", "protected_areas", {"district_code": ["500238"]}, "500238", "construction"),
+    ("wulong-protected-area-tourism", "protected_areas", {"district_code": ["500156"]}, "500156", "tourism"),
+    ("yubei-forest-park-tourism-layout", "protected_areas", {"category": ["forest_park"]}, "500112", "tourism"),
+    ("wansheng-heishan-shilin-scenic-area", "protected_areas", {"name": ["黑山-石林风景名胜区"]}, "500110",
+     "construction"),
+    ("fuling-barrier-zone-mining", "barrier_zones", {}, "500102", "mining"),
+    ("wulong-geohazard-zone", "geohazard_zones", {}, "500156", "construction"),
+    ("wuxi-drawdown-zone-livestock", "drawdown_zones", {"district_code": ["500238"]}, "500238", "livestock_farm"),
+    ("wuxi-water-source-first-zone-planting", "water_sources",
+     {"district_code": ["500238"], "zone_class": ["first"]}, "500238", "planting"),
+    ("yubei-noise-class1-industry", "noise_zones", {"noise_class": ["1"], "district_code": ["500112"]}, "500112",
+     "noisy_industry"),
+    ("yubei-noise-class2-industry", "noise_zones", {"noise_class": ["2"]}, "500112", "noisy_industry"),
+    ("wuxi-sensitive-buildings-entertainment", "sensitive_sites", {"category": ["heritage"]}, "500238",
+     "entertainment_venue"),
+    ("fuling-heavy-metal-settlement", "settlements", {"district_code": ["500102"]}, "500102", "heavy_metal"),
+    ("wulong-ecological-space", "ecological_space", {"district_code": ["500156"]}, "500156", "construction"),
+]
+
+
+@pytest.mark.parametrize("rule_id, layer, select, code, ptype", ZONE_CASES, ids=[c[0] + "-" + c[1] for c in ZONE_CASES])
+def test_zone_rule_inside_and_outside(client, demo_layer, catalog, rule_id, layer, select, code, ptype):
+    rule = catalog.by_id[rule_id]
+    frame = demo_layer(layer)
+    for attr, values in select.items():
+        frame = frame[frame[attr].astype(str).isin(values)]
+    assert len(frame), f"demo layer {layer} has no feature for {select}"
+    districts = demo_layer("districts")
+    p = _inside(frame, code, districts)
+    a = check(client, p.x, p.y, ptype)
+    f = finding(a, rule_id)
+    assert f is not None and f["effect"] == rule.effect and f["distance_m"] == 0
+    order = ["prohibited", "restricted", "notice", "permitted"]
+    assert order.index(a["verdict"]) <= order.index(rule.effect)
+    q = _outside(frame, code, districts)
+    assert finding(check(client, q.x, q.y, ptype), rule_id) is None
+
+
+def test_outside_industrial_parks_yubei_bans_new_industry(client, demo_layer):
+    parks = demo_layer("industrial_parks")
+    districts = demo_layer("districts")
+    yubei_parks = parks[parks["district_code"] == "500112"]
+    out = _outside(yubei_parks, "500112", districts)
+    a = check(client, out.x, out.y, "industrial")
+    f = finding(a, "yubei-outside-parks-industrial")
+    assert f is not None and a["verdict"] == "prohibited"
+    inside = _inside(yubei_parks.iloc[:1], "500112", districts)
+    assert finding(check(client, inside.x, inside.y, "industrial"), "yubei-outside-parks-industrial") is None
+
+
+def test_wuxi_200m_around_schools_and_hospitals(client, demo_layer):
+    from geo import GEOD
+
+    sites = demo_layer("sensitive_sites")
+    school = sites[(sites["name"] == "尖山小学")].geometry.iloc[0]
+    lon, lat, _ = GEOD.fwd(school.centroid.x, school.bounds[3], 0, 120)
+    assert finding(check(client, lon, lat, "entertainment_venue"), "wuxi-school-hospital-200m-entertainment")
+    lon, lat, _ = GEOD.fwd(school.centroid.x, school.bounds[3], 0, 320)
+    assert finding(check(client, lon, lat, "entertainment_venue"), "wuxi-school-hospital-200m-entertainment") is None
+
+
+def test_parcel_polygon_overlap_with_red_line(client, demo_layer):
+    """A parcel straddling the Wuxi red-line edge: overlap area and ratio, geodesically."""
+    from geo import GEOD
+
+    red = demo_layer("red_lines")
+    red = red[red["district_code"] == "500238"].geometry.iloc[0]
+    p = red.representative_point()
+    edge = red.boundary.interpolate(red.boundary.project(p))
+    parcel = shapely.box(edge.x - 0.004, edge.y - 0.004, edge.x + 0.004, edge.y + 0.004)
+    resp = client.post("/v1/siting/check", json={"geometry": shapely.geometry.mapping(parcel),
+                                                 "project_type": "construction"})
+    a = resp.json()
+    f = finding(a, "wuxi-red-line")
+    inside, _ = GEOD.geometry_area_perimeter(shapely.segmentize(parcel.intersection(red), 0.0002))
+    total, _ = GEOD.geometry_area_perimeter(shapely.segmentize(parcel, 0.0002))
+    assert f is not None and 0 < f["overlap_ratio"] < 1
+    assert abs(f["overlap_area_m2"] / abs(inside) - 1) < TOL
+    assert abs(a["site"]["area_m2"] / abs(total) - 1) < TOL
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4490", "EPSG:4545", "EPSG:4546", "GCJ02"])
+def test_same_site_in_every_accepted_crs(client, wu_river_site, crs):
+    from fast_geocn import coord
+    from pyproj import Transformer
+
+    lon, lat, _ = wu_river_site(500)
+    if crs == "GCJ02":
+        x, y = coord.wgs84_to_gcj02(lon, lat)
+    else:
+        x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    a = check(client, x, y, "heavy_chemical", crs=crs)
+    ref = check(client, lon, lat, "heavy_chemical")
+    assert a["verdict"] == ref["verdict"] == "prohibited"
+    assert abs(finding(a, "wulong-wu-river-1km")["distance_m"] - finding(ref, "wulong-wu-river-1km")["distance_m"]) < 0.5
+
+
+def test_multi_geometries_and_lines(client, wu_river_site):
+    lon, lat, _ = wu_river_site(500)
+    far_lon, far_lat, _ = wu_river_site(3000)
+    multi = {"type": "MultiPoint", "coordinates": [[lon, lat], [far_lon, far_lat]]}
+    a = client.post("/v1/siting/check", json={"geometry": multi, "project_type": "heavy_chemical"}).json()
+    assert finding(a, "wulong-wu-river-1km")["distance_m"] < 520
+    line = {"type": "LineString", "coordinates": [[far_lon, far_lat], [lon, lat]]}
+    a = client.post("/v1/siting/check", json={"geometry": line, "project_type": "heavy_chemical"}).json()
+    assert a["verdict"] == "prohibited" and a["site"]["length_m"] > 2000
+
+
+def test_site_outside_every_jurisdiction_is_answered_with_a_coverage_note(client):
+    a = check(client, 116.39, 39.91, "heavy_chemical")  # Beijing
+    assert a["jurisdictions"] == [] and a["findings"] == [] and a["verdict"] == "permitted"
+    assert a["coverage"]["covered"] is False and a["coverage"]["note"]["en"]
