@@ -284,3 +284,28 @@ def test_site_outside_every_jurisdiction_is_answered_with_a_coverage_note(client
     a = check(client, 116.39, 39.91, "heavy_chemical")  # Beijing
     assert a["jurisdictions"] == [] and a["findings"] == [] and a["verdict"] == "permitted"
     assert a["coverage"]["covered"] is False and a["coverage"]["note"]["en"]
+
+
+def test_every_rule_has_demo_zones_except_fulings_unnamed_protected_areas(client):
+    """The Fuling plan names no protected area (only 「两区五园」), so the demo draws none and
+    its three protected-area rules stay unbound — and say so in GET /v1/rules."""
+    rules = client.get("/v1/rules").json()
+    unbound = {r["rule_id"] for r in rules if r["zone_count"] == 0}
+    assert unbound == {"fuling-protected-area", "fuling-waterway-protected-area", "fuling-heavy-metal-protected-area"}
+    assert all(r["unbound_reason"] for r in rules if r["rule_id"] in unbound)
+
+
+def test_point_recorded_mine_site_is_taken_as_its_area(client, demo_layer):
+    """古路镇历史遗留矿山 is a point with area_ha 12: a site on it, or within the circle of 12 ha
+    (r ≈ 195 m), is on the restoration site; 300 m away it is not."""
+    from geo import GEOD
+
+    mines = demo_layer("mine_restoration")
+    mine = mines[mines["name"] == "古路镇历史遗留矿山"].iloc[0]
+    assert mine.geometry.geom_type == "Point" and mine["area_ha"] == 12
+    p = mine.geometry
+    assert finding(check(client, p.x, p.y, "construction"), "wuxi-mine-restoration-site")
+    lon, lat, _ = GEOD.fwd(p.x, p.y, 90, 150)
+    assert finding(check(client, lon, lat, "construction"), "wuxi-mine-restoration-site")
+    lon, lat, _ = GEOD.fwd(p.x, p.y, 90, 300)
+    assert finding(check(client, lon, lat, "construction"), "wuxi-mine-restoration-site") is None

@@ -85,8 +85,9 @@ def subdivide(geom: shapely.Geometry, max_vertices: int = MAX_PIECE_VERTICES) ->
         else:
             mid = (ymin + ymax) / 2
             halves = (shapely.clip_by_rect(g, xmin, ymin, xmax, mid), shapely.clip_by_rect(g, xmin, mid, xmax, ymax))
+        dim = shapely.get_dimensions(g)
         for h in halves:
-            stack.extend(p for p in shapely.get_parts(h) if not p.is_empty and p.area > 0)
+            stack.extend(p for p in shapely.get_parts(h) if not p.is_empty and shapely.get_dimensions(p) == dim)
     return out
 
 
@@ -118,7 +119,10 @@ class ZoneIndex:
         self.zones = Zones()
         self._outer_pending: list[shapely.Geometry] = []
         for i, rule in enumerate(catalog.rules):
+            before = len(self.zones.rule_idx)
             self._add_rule(i, rule, layers)
+            if len(self.zones.rule_idx) == before and not any(u.rule_id == rule.id for u in self.unbound):
+                self.unbound.append(UnboundRule(rule.id, "no matching feature inside the jurisdiction"))
         self._build_tree()
 
     # -- jurisdictions --------------------------------------------------------------
@@ -177,6 +181,13 @@ class ZoneIndex:
         for layer, mask in sources:
             frame = layer.frame[mask]
             refs = to_metric(frame.geometry.to_numpy())
+            if not zd.buffer_m and "area_ha" in frame.columns:
+                # A site known only as a point with an area (a mine-restoration record) is taken
+                # as the circle of that area around the point, so that a site can fall on it.
+                area = frame["area_ha"].astype(float).to_numpy() * 1e4
+                is_point = (shapely.get_type_id(refs) == 0) & (area > 0)
+                refs = np.where(is_point, shapely.buffer(refs, np.sqrt(np.where(is_point, area, 0) / np.pi),
+                                                         quad_segs=_AREA_QUAD_SEGS), refs)
             half = np.zeros(len(frame))
             if zd.measured_from == "shoreline" and "half_width_m" in frame.columns:
                 is_line = np.isin(shapely.get_type_id(refs), (1, 5))  # LineString, MultiLineString
@@ -200,7 +211,7 @@ class ZoneIndex:
                         zone_clip = len(self.clips)
                         self.clips.append(clip_geom)
                 o = outer[k] if clip_geom is None else outer[k].intersection(clip_geom)
-                if o.is_empty or shapely.get_dimensions(o) < 2:
+                if o.is_empty:
                     continue
                 r = region[k] if clip_geom is None else region[k].intersection(clip_geom)
                 self._append_zone(

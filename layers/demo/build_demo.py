@@ -872,6 +872,8 @@ def layer_sensitive_sites(w: World) -> list[dict]:
         ("wulong-fenglai-school", "凤来新城学校", "school", WULONG, rect(107.592, 29.338, 220, 150, 5)),
         ("wulong-district-hospital", "武隆区人民医院（凤来院区）", "hospital", WULONG,
          rect(107.612, 29.343, 170, 140, -10)),
+        ("wansheng-people-hospital", "万盛经开区人民医院", "hospital", WANSHENG, rect(106.915, 28.952, 180, 130, 15)),
+        ("yubei-lianglu-middle-school", "两路中学", "school", YUBEI, rect(106.628, 29.705, 230, 150, 25)),
     ]
     out = []
     for fid, name, cat, code, geom in spec:
@@ -890,11 +892,17 @@ def layer_noise_zones(w: World) -> list[dict]:
     c2 = blob(106.621, 29.711, 1.0, 0.8, 40, 0.08, 1.0).difference(c3.buffer(GAP_M))
     c1 = blob(106.603, 29.697, 1.1, 0.9, 40, 0.08, 2.0).difference(c2.union(c3).buffer(GAP_M))
     wl1 = blob(107.600, 29.343, 0.75, 0.45, 5, 0.08, 0.4)
+    fl1 = blob(107.355, 29.683, 0.7, 0.5, 20, 0.08, 0.7)
+    wx1 = blob(109.653, 31.401, 0.55, 0.45, 0, 0.08, 0.3)
+    ws1 = blob(106.935, 28.968, 0.8, 0.6, 30, 0.08, 0.9)
     spec = [
         ("yubei-lianglu-class1", "两路回兴居住文教区", "1", YUBEI, c1),
         ("yubei-lianglu-class2", "两路回兴居住商业工业混杂区", "2", YUBEI, c2),
         ("yubei-konggang-class3", "空港工业区", "3", YUBEI, c3),
         ("wulong-fenglai-class1", "凤来新城居住文教区", "1", WULONG, wl1),
+        ("fuling-city-class1", "涪陵城区居住文教区", "1", FULING, fl1),
+        ("wuxi-seat-class1", "巫溪县城居住文教区", "1", WUXI, wx1),
+        ("wansheng-city-class1", "万盛城区居住文教区", "1", WANSHENG, ws1),
     ]
     out = []
     for fid, name, cls, code, geom in spec:
@@ -1204,6 +1212,7 @@ def layer_ecological_space(w: World) -> list[dict]:
         ("fuling-dongwenquan-eco-space", "东温泉山生态空间", FULING, "东温泉山", 3000),
         ("wuxi-hongchiba-eco-space", "红池坝外围生态空间", WUXI, "红池坝", 4000),
         ("wuxi-jianshan-eco-space", "尖山—梅溪河生态空间", WUXI, blob(109.42, 31.30, 7.0, 5.0, 20, 0.10, 1.1), 0),
+        ("wansheng-laoyingshan-eco-space", "城区周边山体生态空间", WANSHENG, blob(107.01, 29.00, 3.5, 2.5, 40, 0.10, 1.3), 0),
     ]
     out, taken = [], Polygon()
     for fid, name, code, seed, ring in spec:
