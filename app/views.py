@@ -6,12 +6,11 @@ from urllib.parse import urlencode
 
 import shapely
 
-from ecozone.zoning.catalog import Catalog, Rule
+from ecozone.zoning.catalog import Catalog, Rule, ZoneDef
 from ecozone.zoning.engine import Evaluation, Finding
 
 
-def zone_json(rule: Rule) -> dict:
-    z = rule.zone
+def zone_json(z: ZoneDef) -> dict:
     return {
         "layer_kind": z.kind,
         "filter": {k: list(v) for k, v in z.where.items()},
