@@ -48,22 +48,16 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON answer"),
 ) -> None:
     """Check one point against every rule, in-process (no server needed)."""
-    from ecozone.routers.siting import site_in_lonlat
+    from ecozone.routers.siting import SitingRequest, run_check
     from ecozone.service import Service
-    from ecozone.views import evaluation_json
 
     settings = Settings()
-    err = Console(stderr=True)
     try:
-        service = Service.open(settings)
-        snap = service.snapshot
-        snap.engine.check_project_type(project_type)
-        lonlat, metric = site_in_lonlat({"type": "Point", "coordinates": [lon, lat]}, crs, settings)
-        ev = snap.engine.evaluate_metric(metric, project_type)
+        req = SitingRequest(geometry={"type": "Point", "coordinates": [lon, lat]}, crs=crs, project_type=project_type)
+        answer = run_check(Service.open(settings), settings, req)
     except InputError as e:
-        err.print(f"[red]错误 / error[/red] ({e.code}): {e.zh}\n{e.en}")
+        Console(stderr=True).print(f"[red]错误 / error[/red] ({e.code}): {e.zh}\n{e.en}")
         raise typer.Exit(2)
-    answer = evaluation_json(ev, service.catalog, lonlat, snap.data_version, None, crs)
     if as_json:
         sys.stdout.write(json.dumps(answer, ensure_ascii=False, indent=2) + "\n")
         return

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import shapely
 
-from ecozone.zoning.catalog import Catalog, Rule, ZoneDef
+from ecozone.zoning.catalog import Rule, ZoneDef
 from ecozone.zoning.engine import Evaluation, Finding
 
 
@@ -67,8 +67,8 @@ def map_url(site_lonlat: shapely.Geometry, project_type: str | None) -> str:
     return "/v1/siting/map.html?" + urlencode(params)
 
 
-def evaluation_json(ev: Evaluation, catalog: Catalog, site_lonlat: shapely.Geometry, data_version: str,
-                    label: str | None, crs: str) -> dict:
+def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version: str, label: str | None,
+                    crs: str) -> dict:
     return {
         "verdict": ev.verdict,
         "project_type": ev.project_type,

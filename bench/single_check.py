@@ -83,7 +83,7 @@ def main() -> None:
         "metric: evaluate_metric": time_each(lambda p: engine.evaluate_metric(p, pt), metric_points),
         "full: evaluate (WGS84)": time_each(lambda p: engine.evaluate(p, pt), points),
         "response: + JSON view": time_each(
-            lambda p: evaluation_json(engine.evaluate(p, pt), catalog, p, "bench", None, "EPSG:4326"), points
+            lambda p: evaluation_json(engine.evaluate(p, pt), p, "bench", None, "EPSG:4326"), points
         ),
     }
     verdicts = [engine.evaluate(p, pt).verdict for p in points[:2000]]

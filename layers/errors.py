@@ -43,3 +43,10 @@ class UnknownProjectType(InputError):
 class NotFound(InputError):
     code = "not_found"
     status = 404
+
+
+class NotAvailable(InputError):
+    """A contract endpoint this version does not serve yet (said plainly, not faked)."""
+
+    code = "not_available"
+    status = 501

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ecozone.deps import get_service, get_settings
 from ecozone.layers.crs import parse_crs, to_wgs84
-from ecozone.layers.errors import GeometryTooLarge
+from ecozone.layers.errors import GeometryTooLarge, NotAvailable
 from ecozone.layers.geojson import parse_site_geometry
 from ecozone.service import Service
 from ecozone.settings import Settings
@@ -60,14 +60,31 @@ def site_in_lonlat(geometry: Any, crs: str, settings: Settings) -> tuple[shapely
     return lonlat, metric
 
 
+def run_check(service: Service, settings: Settings, req: SitingRequest) -> dict:
+    """One siting check on the current data version, as the API answers it (the CLI shares it)."""
+    snapshot = service.snapshot
+    snapshot.engine.check_project_type(req.project_type)
+    lonlat, metric = site_in_lonlat(req.geometry, req.crs, settings)
+    ev = snapshot.engine.evaluate_metric(metric, req.project_type)
+    return evaluation_json(ev, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label)
+
+
 @router.post("/check")
 def check_site(
     req: SitingRequest,
     service: Service = Depends(get_service),
     settings: Settings = Depends(get_settings),
 ) -> dict:
-    snapshot = service.snapshot
-    snapshot.engine.check_project_type(req.project_type)
-    lonlat, metric = site_in_lonlat(req.geometry, req.crs, settings)
-    ev = snapshot.engine.evaluate_metric(metric, req.project_type)
-    return evaluation_json(ev, service.catalog, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label)
+    return run_check(service, settings, req)
+
+
+@router.get("/map.html", include_in_schema=False)
+def siting_map() -> None:
+    # The contract's map of one check needs the offline map assets (Leaflet from the npm registry,
+    # served by ecozone itself); until they ship, say so instead of loading a CDN.
+    raise NotAvailable(
+        "选址地图尚未提供（需离线地图资源）；请使用核查结果中的距离与引文。",
+        "The siting map is not available in this version (it needs offline map assets); "
+        "use the check's distances and citations.",
+        where="/v1/siting/map.html",
+    )
