@@ -45,6 +45,7 @@ class ProjectTypes:
             if t.parent is not None and t.parent not in self.by_code:
                 raise ValueError(f"project type {t.code!r} has unknown parent {t.parent!r}")
         self.lineage = {code: self._walk_up(code) for code in self.by_code}
+        self._below = {code: frozenset(c for c, chain in self.lineage.items() if code in chain) for code in self.by_code}
 
     def _walk_up(self, code: str) -> tuple[str, ...]:
         chain: list[str] = []
@@ -64,8 +65,8 @@ class ProjectTypes:
     def ancestors_or_self(self, code: str) -> tuple[str, ...]:
         return self.lineage[code]
 
-    def descendants_or_self(self, code: str) -> set[str]:
-        return {c for c, chain in self.lineage.items() if code in chain}
+    def descendants_or_self(self, code: str) -> frozenset[str]:
+        return self._below[code]
 
 
 class Citation(BaseModel):

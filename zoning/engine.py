@@ -71,8 +71,7 @@ class Engine:
 
     def evaluate_metric(self, site: shapely.Geometry, project_type: str | None = None) -> Evaluation:
         idx = self.index
-        hits = idx.tree.query(site, predicate="intersects")
-        zone_ids = np.unique(idx.piece_zone[hits])
+        codes, zone_ids = idx.query(site)
         findings: list[Finding] = []
         if zone_ids.size:
             zone_ids = self._exact(site, zone_ids)
@@ -82,7 +81,7 @@ class Engine:
         return Evaluation(
             verdict=strictest(f.rule.effect for f in applicable),
             project_type=project_type,
-            jurisdictions=[(c, idx.jurisdiction_names[c]) for c in idx.jurisdictions_of(site)],
+            jurisdictions=[(c, idx.jurisdiction_names[c]) for c in codes],
             findings=applicable,
             conditional_findings=conditional,
             site_area_m2=float(site.area) if dim == 2 else None,

@@ -147,9 +147,8 @@ class ZoneIndex:
             for p in subdivide(self.jurisdiction_geom[code]):
                 pieces.append(p)
                 owner.append(j)
-        self._jur_pieces = np.array(pieces, dtype=object)
-        self._jur_owner = np.array(owner, dtype=np.int64)
-        self._jur_tree = STRtree(self._jur_pieces)
+        self._jur_pieces = pieces
+        self._jur_owner = owner
 
     # -- zones ----------------------------------------------------------------------
     def _add_rule(self, rule_idx: int, rule: Rule, layers: list[LayerFeatures]) -> None:
@@ -233,7 +232,11 @@ class ZoneIndex:
         self._outer_pending.append(outer)
 
     def _build_tree(self) -> None:
-        pieces, owner = [], []
+        # One tree for everything a query needs: jurisdiction pieces are owned by negative ids
+        # −(j+1), zone pieces by their zone id, so a site takes a single tree query.
+        pieces = list(self._jur_pieces)
+        owner = [-(j + 1) for j in self._jur_owner]
+        del self._jur_pieces, self._jur_owner
         for zone_id, outer in enumerate(self._outer_pending):
             for p in subdivide(outer):
                 pieces.append(p)
@@ -247,7 +250,7 @@ class ZoneIndex:
         self.zone_clip = np.array(z.clip, dtype=np.int64)
         self.zone_region = np.array(z.region, dtype=object)
         self.pieces = np.array(pieces, dtype=object)
-        self.piece_zone = np.array(owner, dtype=np.int64)
+        self.piece_owner = np.array(owner, dtype=np.int64)
         self.tree = STRtree(self.pieces)
         shapely.prepare(self.pieces)
 
@@ -256,6 +259,8 @@ class ZoneIndex:
         counts = np.bincount(self.zone_rule, minlength=len(self.catalog.rules)) if len(self.zone_rule) else []
         return {r.id: int(counts[i]) if len(counts) else 0 for i, r in enumerate(self.catalog.rules)}
 
-    def jurisdictions_of(self, site_metric: shapely.Geometry) -> list[str]:
-        hits = self._jur_tree.query(site_metric, predicate="intersects")
-        return [self.jurisdiction_codes[j] for j in np.unique(self._jur_owner[hits])]
+    def query(self, site_metric: shapely.Geometry) -> tuple[list[str], np.ndarray]:
+        """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects."""
+        owners = set(self.piece_owner[self.tree.query(site_metric, predicate="intersects")].tolist())
+        codes = [self.jurisdiction_codes[-o - 1] for o in sorted(o for o in owners if o < 0)]
+        return codes, np.array(sorted(o for o in owners if o >= 0), dtype=np.int64)
