@@ -93,8 +93,8 @@ class Engine:
         pieces tile the region); buffered ones are tested by distance to the reference,
         using only the part of the site inside the zone's clip (jurisdiction / sector)."""
         idx = self.index
-        reach = idx.zone_reach[zone_ids]
-        buffered = reach > 0
+        within = idx.zone_within[zone_ids]
+        buffered = within > 0
         if not buffered.any():
             return zone_ids
         b_ids = zone_ids[buffered]
@@ -106,7 +106,7 @@ class Engine:
             parts = np.array([clipped[c] for c in clips], dtype=object)
         d = shapely.distance(parts, idx.zone_reference[b_ids])
         keep = np.ones(zone_ids.size, dtype=bool)
-        keep[buffered] = np.nan_to_num(d, nan=np.inf) <= reach[buffered] + _EPS_M
+        keep[buffered] = np.nan_to_num(d, nan=np.inf) <= within[buffered] + _EPS_M
         return zone_ids[keep]
 
     def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray) -> list[Finding]:

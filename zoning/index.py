@@ -63,7 +63,7 @@ class Zones:
     feature_name: list[str | None] = field(default_factory=list)
     reference: list[shapely.Geometry] = field(default_factory=list)
     half_width: list[float] = field(default_factory=list)
-    reach: list[float] = field(default_factory=list)  # exact test: distance(site, reference) <= reach
+    within_m: list[float] = field(default_factory=list)  # exact test: distance(site, reference) <= within_m
     clip: list[int] = field(default_factory=list)  # index into ZoneIndex.clips, -1 = none
     region: list[shapely.Geometry] = field(default_factory=list)  # for overlap areas
 
@@ -112,10 +112,9 @@ class ZoneIndex:
 
     def __init__(self, catalog: Catalog, layers: list[LayerFeatures]):
         self.catalog = catalog
-        self.layers = {layer.id: layer for layer in layers}
         self.unbound: list[UnboundRule] = []
         self.clips: list[shapely.Geometry] = []
-        self._build_jurisdictions(layers)
+        jurisdiction_pieces = self._build_jurisdictions(layers)
         self.zones = Zones()
         self._outer_pending: list[shapely.Geometry] = []
         for i, rule in enumerate(catalog.rules):
@@ -123,10 +122,11 @@ class ZoneIndex:
             self._add_rule(i, rule, layers)
             if len(self.zones.rule_idx) == before and not any(u.rule_id == rule.id for u in self.unbound):
                 self.unbound.append(UnboundRule(rule.id, "no matching feature inside the jurisdiction"))
-        self._build_tree()
+        self._build_tree(jurisdiction_pieces)
 
     # -- jurisdictions --------------------------------------------------------------
-    def _build_jurisdictions(self, layers: list[LayerFeatures]) -> None:
+    def _build_jurisdictions(self, layers: list[LayerFeatures]) -> list[tuple[shapely.Geometry, int]]:
+        """Union district features by code; returns their subdivided pieces with the code's index."""
         codes: dict[str, list[shapely.Geometry]] = {}
         names: dict[str, str] = {}
         for layer in layers:
@@ -140,15 +140,12 @@ class ZoneIndex:
         self.jurisdiction_names = names
         self.jurisdiction_geom = {c: shapely.union_all(g) for c, g in codes.items()}
         self._clip_of_code: dict[str, int] = {}
-        pieces, owner = [], []
+        pieces = []
         for j, code in enumerate(self.jurisdiction_codes):
             self._clip_of_code[code] = len(self.clips)
             self.clips.append(self.jurisdiction_geom[code])
-            for p in subdivide(self.jurisdiction_geom[code]):
-                pieces.append(p)
-                owner.append(j)
-        self._jur_pieces = pieces
-        self._jur_owner = owner
+            pieces.extend((p, j) for p in subdivide(self.jurisdiction_geom[code]))
+        return pieces
 
     # -- zones ----------------------------------------------------------------------
     def _add_rule(self, rule_idx: int, rule: Rule, layers: list[LayerFeatures]) -> None:
@@ -192,10 +189,12 @@ class ZoneIndex:
                 is_line = np.isin(shapely.get_type_id(refs), (1, 5))  # LineString, MultiLineString
                 hw = frame["half_width_m"].astype(float).fillna(0.0).clip(lower=0).to_numpy()
                 half = np.where(is_line, hw, 0.0)
-            reach = zd.buffer_m + half
-            buffered = reach > 0
-            outer = np.where(buffered, shapely.buffer(refs, reach * _CIRCUMSCRIBE + _OUTER_SLACK_M, quad_segs=_QUAD_SEGS), refs)
-            region = np.where(buffered, shapely.buffer(refs, reach, quad_segs=_AREA_QUAD_SEGS), refs)
+            within = zd.buffer_m + half
+            buffered = within > 0
+            outer = np.where(
+                buffered, shapely.buffer(refs, within * _CIRCUMSCRIBE + _OUTER_SLACK_M, quad_segs=_QUAD_SEGS), refs
+            )
+            region = np.where(buffered, shapely.buffer(refs, within, quad_segs=_AREA_QUAD_SEGS), refs)
             names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else [None] * len(frame)
             for k in range(len(frame)):
                 zone_clip, clip_geom = clip_idx, jur
@@ -204,7 +203,7 @@ class ZoneIndex:
                         zd.downstream_sector.bearing_attribute in frame.columns
                     ) else None
                     if bearing is not None and not (isinstance(bearing, float) and math.isnan(bearing)):
-                        radius = reach[k] * 2 + math.sqrt(max(refs[k].area, 1.0)) * 4
+                        radius = within[k] * 2 + math.sqrt(max(refs[k].area, 1.0)) * 4
                         wedge = _sector(refs[k].centroid, float(bearing), zd.downstream_sector.half_angle_deg, radius)
                         clip_geom = wedge if jur is None else wedge.intersection(jur)
                         zone_clip = len(self.clips)
@@ -215,10 +214,10 @@ class ZoneIndex:
                 r = region[k] if clip_geom is None else region[k].intersection(clip_geom)
                 self._append_zone(
                     rule_idx, layer.id, str(frame["feature_id"].iloc[k]), names[k],
-                    refs[k], float(half[k]), float(reach[k]), zone_clip, o, r,
+                    refs[k], float(half[k]), float(within[k]), zone_clip, o, r,
                 )
 
-    def _append_zone(self, rule_idx, layer_id, feature_id, feature_name, ref, half, reach, clip, outer, region):
+    def _append_zone(self, rule_idx, layer_id, feature_id, feature_name, ref, half, within_m, clip, outer, region):
         z = self.zones
         z.rule_idx.append(rule_idx)
         z.layer_id.append(layer_id)
@@ -226,17 +225,16 @@ class ZoneIndex:
         z.feature_name.append(feature_name)
         z.reference.append(ref)
         z.half_width.append(half)
-        z.reach.append(reach)
+        z.within_m.append(within_m)
         z.clip.append(clip)
         z.region.append(region)
         self._outer_pending.append(outer)
 
-    def _build_tree(self) -> None:
+    def _build_tree(self, jurisdiction_pieces: list[tuple[shapely.Geometry, int]]) -> None:
         # One tree for everything a query needs: jurisdiction pieces are owned by negative ids
         # −(j+1), zone pieces by their zone id, so a site takes a single tree query.
-        pieces = list(self._jur_pieces)
-        owner = [-(j + 1) for j in self._jur_owner]
-        del self._jur_pieces, self._jur_owner
+        pieces = [p for p, _ in jurisdiction_pieces]
+        owner = [-(j + 1) for _, j in jurisdiction_pieces]
         for zone_id, outer in enumerate(self._outer_pending):
             for p in subdivide(outer):
                 pieces.append(p)
@@ -245,7 +243,7 @@ class ZoneIndex:
         z = self.zones
         self.zone_rule = np.array(z.rule_idx, dtype=np.int64)
         self.zone_reference = np.array(z.reference, dtype=object)
-        self.zone_reach = np.array(z.reach, dtype=float)
+        self.zone_within = np.array(z.within_m, dtype=float)
         self.zone_half_width = np.array(z.half_width, dtype=float)
         self.zone_clip = np.array(z.clip, dtype=np.int64)
         self.zone_region = np.array(z.region, dtype=object)
