@@ -1,14 +1,13 @@
 """The running service's state: the store, the rule catalog and the compiled engine.
 
 Data flows one way: the store's current layer versions are compiled with the catalog into
-one ZoneIndex; the engine built on it is swapped in whole when data changes, so a request
-always sees one consistent data version.
+one ZoneIndex; a request reads one immutable Snapshot, so it always sees one consistent data
+version (layer writes, which will swap the snapshot, are not part of this version).
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 
 from ecozone.layers.demo import load_demo_layers
@@ -39,7 +38,6 @@ class Service:
     def __init__(self, store: LayerStore, catalog: Catalog | None = None):
         self.store = store
         self.catalog = catalog or load_catalog()
-        self._lock = threading.Lock()
         self.snapshot: Snapshot = self._compile()
 
     @classmethod
@@ -56,8 +54,3 @@ class Service:
         index = ZoneIndex(self.catalog, layers)
         stamp = "|".join(f"{i.id}:{i.version}:{i.sha256}" for i in infos) + "|rules:" + self.catalog.digest
         return Snapshot(Engine(index), infos, hashlib.sha256(stamp.encode()).hexdigest()[:16])
-
-    def reload(self) -> Snapshot:
-        with self._lock:
-            self.snapshot = self._compile()
-        return self.snapshot
