@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS layer_versions (
     layer_id TEXT NOT NULL REFERENCES layers(id),
     version INTEGER NOT NULL,
     file TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
+    sha256 TEXT NOT NULL, -- content_digest(): geometry + attributes, not file bytes
     feature_count INTEGER NOT NULL,
     geometry_type TEXT NOT NULL,
     bbox TEXT NOT NULL,
@@ -85,6 +85,23 @@ class LayerStore(Protocol):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def content_digest(kind: str, frame: gpd.GeoDataFrame) -> str:
+    """A digest of what a layer *says*, not of the file that holds it: normalised geometry
+    (rings oriented and started canonically, coordinates rounded to 1e-9 degree) and
+    attributes, feature by feature in a stable order. GeoPackage bytes carry timestamps, so
+    two stores holding the same data must not be told apart by them (data_version is built
+    from this)."""
+    geoms = shapely.normalize(shapely.set_precision(frame.geometry.to_numpy(), 1e-9))
+    wkb = shapely.to_wkb(geoms, hex=True, output_dimension=2)
+    columns = sorted(c for c in frame.columns if c != frame.geometry.name)
+    rows = []
+    for k, record in enumerate(frame[columns].itertuples(index=False, name=None)):
+        attrs = {c: (None if (isinstance(v, float) and v != v) or v is None else str(v)) for c, v in zip(columns, record)}
+        rows.append(json.dumps(attrs, ensure_ascii=False, sort_keys=True) + "|" + str(wkb[k]))
+    payload = kind + "\n" + "\n".join(sorted(rows))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _geometry_type(frame: gpd.GeoDataFrame) -> str:
@@ -188,8 +205,8 @@ class EmbeddedStore:
             tmp = final.with_name(f".v{version}.tmp.gpkg")
             pyogrio.write_dataframe(frame, tmp, layer=layer_id, driver="GPKG")
             with open(tmp, "rb") as fh:
-                sha = hashlib.sha256(fh.read()).hexdigest()
                 os.fsync(fh.fileno())
+            sha = content_digest(kind, frame)
             os.replace(tmp, final)
             bounds = shapely.total_bounds(frame.geometry.to_numpy())
             now = _now()
