@@ -48,7 +48,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON answer"),
 ) -> None:
     """Check one point against every rule, in-process (no server needed)."""
-    from ecozone.routers.siting import SitingRequest, run_check
+    from ecozone.checks import SitingRequest, run_check
     from ecozone.service import Service
 
     settings = Settings()
