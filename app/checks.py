@@ -3,12 +3,14 @@ so the CLI starts fast)."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import shapely
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from ecozone.layers.crs import parse_crs, to_wgs84
+from ecozone.layers.crs import check_plausible, parse_crs, to_wgs84
 from ecozone.layers.errors import GeometryTooLarge
 from ecozone.layers.geojson import parse_site_geometry
 from ecozone.service import Service
@@ -19,6 +21,7 @@ from ecozone.zoning.metric import to_metric
 
 class SitingRequest(BaseModel):
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "example": {
                 "geometry": {"type": "Point", "coordinates": [107.7655, 29.3311]},
@@ -29,13 +32,45 @@ class SitingRequest(BaseModel):
         }
     )
     geometry: dict[str, Any] = Field(description="GeoJSON Point, LineString, Polygon or Multi- geometry")
-    crs: str = Field("EPSG:4326", description="EPSG:4326, EPSG:4490, EPSG:4544/4545/4546, any EPSG code, or GCJ02")
-    project_type: str | None = Field(None, description="A code from GET /v1/project-types; omit for every rule")
+    crs: str = Field("EPSG:4326", description="EPSG:4326, EPSG:4490, EPSG:4544/4545/4546, any EPSG code, GCJ02 or BD09")
+    project_type: str | list[str] | None = Field(
+        None,
+        description="A code or Chinese name from GET /v1/project-types, or a list of them for a project with "
+        "several characteristics (a rule binds when it binds any); omit for every rule",
+    )
     label: str | None = Field(None, max_length=200)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_fields(cls, data: Any) -> Any:
+        # A misspelt field (`project-type`) must not silently give the all-rules answer.
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in cls.model_fields]
+            if unknown:
+                field = str(unknown[0])
+                close = difflib.get_close_matches(field.replace("-", "_").lower(), list(cls.model_fields), n=1)
+                raise PydanticCustomError(
+                    "unknown_field", "unknown field {field}", {
+                        "field": field, "did_you_mean": close[0] if close else None,
+                        "allowed": list(cls.model_fields),
+                    },
+                )
+        return data
 
-def site_in_lonlat(geometry: Any, crs: str, settings: Settings) -> tuple[shapely.Geometry, shapely.Geometry]:
-    """Parse, range-check and size-check a site; returns (WGS84 lon/lat, metric) geometries."""
+
+def plausible_extent(service: Service, settings: Settings) -> tuple[float, float, float, float] | None:
+    bounds = service.snapshot.engine.index.loaded_bounds_lonlat
+    if bounds is None:
+        return None
+    m = settings.plausible_margin_deg
+    return (bounds[0] - m, bounds[1] - m, bounds[2] + m, bounds[3] + m)
+
+
+def site_in_lonlat(
+    geometry: Any, crs: str, settings: Settings, extent: tuple[float, float, float, float] | None = None,
+) -> tuple[shapely.Geometry, shapely.Geometry]:
+    """Parse, range-check, plausibility-check and size-check a site; returns (WGS84 lon/lat,
+    metric) geometries. `extent`: where sites in a projected CRS may land (see check_plausible)."""
     geom = parse_site_geometry(geometry)
     n = int(shapely.get_num_coordinates(geom))
     if n > settings.max_site_vertices:
@@ -44,7 +79,9 @@ def site_in_lonlat(geometry: Any, crs: str, settings: Settings) -> tuple[shapely
             f"Too many vertices: {n} (limit {settings.max_site_vertices}). Use batch screening for bulk input.",
             field="geometry", where="geometry.coordinates", vertices=n, limit=settings.max_site_vertices,
         )
-    lonlat = to_wgs84(geom, parse_crs(crs))
+    incrs = parse_crs(crs)
+    lonlat = to_wgs84(geom, incrs)
+    check_plausible(geom, lonlat, incrs, extent)
     metric = to_metric(lonlat)
     xmin, ymin, xmax, ymax = metric.bounds
     extent = max(xmax - xmin, ymax - ymin)
@@ -60,7 +97,7 @@ def site_in_lonlat(geometry: Any, crs: str, settings: Settings) -> tuple[shapely
 def run_check(service: Service, settings: Settings, req: SitingRequest) -> dict:
     """One siting check on the current data version, as the API answers it (the CLI shares it)."""
     snapshot = service.snapshot
-    snapshot.engine.check_project_type(req.project_type)
-    lonlat, metric = site_in_lonlat(req.geometry, req.crs, settings)
-    ev = snapshot.engine.evaluate_metric(metric, req.project_type)
+    types = snapshot.engine.resolve_project_types(req.project_type)
+    lonlat, metric = site_in_lonlat(req.geometry, req.crs, settings, plausible_extent(service, settings))
+    ev = snapshot.engine.evaluate_metric(metric, types)
     return evaluation_json(ev, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label)

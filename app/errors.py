@@ -39,7 +39,26 @@ async def _input_error(request: Request, exc: InputError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.zh, exc.en, exc.detail), status_code=exc.status)
 
 
+def _unknown_field(e: dict) -> JSONResponse:
+    ctx = e.get("ctx") or {}
+    field, close, allowed = ctx.get("field"), ctx.get("did_you_mean"), ", ".join(ctx.get("allowed") or [])
+    hint_zh = f"是否应为 {close}？" if close else ""
+    hint_en = f" Did you mean {close}?" if close else ""
+    return JSONResponse(
+        error_body(
+            "unknown_field",
+            f"未知的请求字段：{field}。{hint_zh}可用字段：{allowed}",
+            f"Unknown request field {field!r}.{hint_en} Allowed fields: {allowed}",
+            {"where": str(field), "did_you_mean": close, "allowed": ctx.get("allowed")},
+        ),
+        status_code=422,
+    )
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    for e in exc.errors():
+        if e.get("type") == "unknown_field":
+            return _unknown_field(e)
     problems = [
         {"where": _where(e.get("loc", ())), "problem": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()

@@ -21,6 +21,10 @@ def zone_json(z: ZoneDef) -> dict:
     }
 
 
+def exception_json(rule: Rule) -> dict | None:
+    return rule.exception.model_dump() if rule.exception else None
+
+
 def rule_json(rule: Rule, zone_count: int | None = None) -> dict:
     out = {
         "rule_id": rule.id,
@@ -31,6 +35,7 @@ def rule_json(rule: Rule, zone_count: int | None = None) -> dict:
         "zone": zone_json(rule.zone),
         "message": rule.message.model_dump(),
         "citation": rule.citation.model_dump(),
+        "exception": exception_json(rule),
     }
     if zone_count is not None:
         out["zone_count"] = zone_count
@@ -52,10 +57,46 @@ def finding_json(f: Finding) -> dict:
         "jurisdiction": f.rule.jurisdiction,
         "message": f.rule.message.model_dump(),
         "citation": f.rule.citation.model_dump(),
+        "exception": exception_json(f.rule),
     }
 
 
-def map_url(site_lonlat: shapely.Geometry, project_type: str | None) -> str:
+_PARTIAL_NOTE = {
+    "zh": "该场地仅有 {pct} 位于已载入规划的辖区内；结论只针对这一部分，其余部分未检查任何规则。",
+    "en": "Only {pct} of the site lies in jurisdictions whose plans are loaded; the verdict covers that "
+          "share only, and no rule was checked on the rest.",
+}
+_NOT_COVERED_NOTE = {
+    "zh": "该场地不在任何已载入规划的辖区内，未检查任何规则，不能视为允许。",
+    "en": "The site lies outside every jurisdiction whose plan is loaded; no rule was checked, so nothing "
+          "here may be read as permitted.",
+}
+
+
+def coverage_json(ev: Evaluation) -> dict:
+    ratio = ev.coverage.covered_ratio
+    if ratio <= 0:
+        note = dict(_NOT_COVERED_NOTE)
+    elif ratio < 1:
+        pct = f"{ratio * 100:.1f}%" if ratio < 0.999 else f"{ratio * 100:.2f}%"
+        note = {k: v.format(pct=pct) for k, v in _PARTIAL_NOTE.items()}
+    else:
+        note = None
+    return {
+        "covered": ev.coverage.covered,
+        "covered_ratio": round(ratio, 6),
+        "jurisdictions_missing": ratio < 1,
+        "note": note,
+    }
+
+
+def _types_json(types: tuple[str, ...] | None):
+    if types is None:
+        return None
+    return types[0] if len(types) == 1 else list(types)
+
+
+def map_url(site_lonlat: shapely.Geometry, project_type: tuple[str, ...] | None) -> str:
     params: dict[str, str] = {}
     if shapely.get_type_id(site_lonlat) == 0:
         params["lon"] = f"{site_lonlat.x:.6f}"
@@ -63,7 +104,7 @@ def map_url(site_lonlat: shapely.Geometry, project_type: str | None) -> str:
     else:
         params["geometry"] = shapely.to_geojson(shapely.set_precision(site_lonlat, 1e-6))
     if project_type:
-        params["project_type"] = project_type
+        params["project_type"] = ",".join(project_type)
     return "/v1/siting/map.html?" + urlencode(params)
 
 
@@ -71,9 +112,10 @@ def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version:
                     crs: str) -> dict:
     return {
         "verdict": ev.verdict,
-        "project_type": ev.project_type,
+        "project_type": _types_json(ev.project_type),
+        "project_types": list(ev.project_type) if ev.project_type else None,
         "label": label,
-        "jurisdictions": [{"code": c, "name": n} for c, n in ev.jurisdictions],
+        "jurisdictions": [{"code": c, "name": n, "planned": planned} for c, n, planned in ev.jurisdictions],
         "findings": [finding_json(f) for f in ev.findings],
         "conditional_findings": [finding_json(f) for f in ev.conditional_findings],
         "site": {
@@ -82,13 +124,7 @@ def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version:
             "area_m2": round(ev.site_area_m2, 1) if ev.site_area_m2 is not None else None,
             "length_m": round(ev.site_length_m, 1) if ev.site_length_m is not None else None,
         },
-        "coverage": {
-            "covered": bool(ev.jurisdictions),
-            "note": None if ev.jurisdictions else {
-                "zh": "该位置不在已载入规划的辖区内，未检查任何规则。",
-                "en": "The site lies outside every jurisdiction whose plan is loaded; no rule was checked.",
-            },
-        },
+        "coverage": coverage_json(ev),
         "data_version": data_version,
         "map_url": map_url(site_lonlat, ev.project_type),
     }

@@ -1,9 +1,15 @@
 """Input coordinate reference systems: parse, range-check and convert to WGS84.
 
 Accepted: any EPSG code pyproj knows (EPSG:4326 WGS84, EPSG:4490 CGCS2000, the CGCS2000
-3-degree Gauss-Kruger zones EPSG:4544/4545/4546 that cover Chongqing, …) and ``GCJ02``,
-the obfuscated datum of Gaode/Tencent map clicks, which is ~500 m off WGS84 in Chongqing —
-half of a 1 km buffer — so it must be undone before any geometry is used.
+3-degree Gauss-Kruger zones EPSG:4544/4545/4546 that cover Chongqing, …), ``GCJ02``, the
+obfuscated datum of Gaode/Tencent map clicks, which is ~500 m off WGS84 in Chongqing — half of
+a 1 km buffer — and ``BD09``, Baidu's further offset of GCJ-02 (~1 km off in all); both are
+undone before any geometry is used.
+
+A projected CRS accepts almost any pair of numbers, so a range check alone cannot catch
+lon/lat sent as EPSG:3857 or Gauss-Kruger metres sent in the wrong zone: `check_plausible`
+compares the converted site with where the loaded jurisdictions are, and names the CRS under
+which the numbers would make sense.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from ecozone.layers.errors import CoordinatesOutOfRange, UnknownCRS
+from ecozone.layers.errors import CoordinatesOutOfRange, ImplausibleCoordinates, UnknownCRS
 
 GCJ02 = "GCJ02"
+BD09 = "BD09"
 WGS84 = "EPSG:4326"
 # Slack around a projected CRS's published area of use: Gauss-Kruger coordinates remain
 # meaningful well beyond their 3-degree zone (Chongqing straddles three zones, and a
@@ -29,7 +36,7 @@ _AREA_SLACK_DEG = 6.0
 @dataclass(frozen=True)
 class InputCRS:
     label: str
-    crs: CRS | None  # None for GCJ02, which no EPSG code describes
+    crs: CRS | None  # None for GCJ02 and BD09, which no EPSG code describes
 
     @property
     def is_geographic(self) -> bool:
@@ -39,22 +46,25 @@ class InputCRS:
 @lru_cache(maxsize=64)
 def parse_crs(text: str | None) -> InputCRS:
     label = (text or WGS84).strip()
-    if label.upper().replace("-", "").replace("_", "") in ("GCJ02", "GCJ"):
+    compact = label.upper().replace("-", "").replace("_", "")
+    if compact in ("GCJ02", "GCJ"):
         return InputCRS(GCJ02, None)
+    if compact in ("BD09", "BD09LL", "BAIDU"):
+        return InputCRS(BD09, None)
     try:
         crs = CRS.from_user_input(label)
     except CRSError:
         raise UnknownCRS(
-            f"无法识别的坐标参考系：{label}。请使用 EPSG 代码（如 EPSG:4326、EPSG:4490、EPSG:4545）或 GCJ02。",
-            f"Unknown CRS {label!r}. Use an EPSG code (e.g. EPSG:4326, EPSG:4490, EPSG:4545) or GCJ02.",
+            f"无法识别的坐标参考系：{label}。请使用 EPSG 代码（如 EPSG:4326、EPSG:4490、EPSG:4545）、GCJ02 或 BD09。",
+            f"Unknown CRS {label!r}. Use an EPSG code (e.g. EPSG:4326, EPSG:4490, EPSG:4545), GCJ02 or BD09.",
             field="crs",
             value=label,
         ) from None
     if crs.to_epsg() is None and not label.upper().startswith("EPSG:"):
         # Free-form PROJ strings are accepted by pyproj but easy to get subtly wrong.
         raise UnknownCRS(
-            f"坐标参考系须为 EPSG 代码或 GCJ02：{label}",
-            f"CRS must be an EPSG code or GCJ02, got {label!r}",
+            f"坐标参考系须为 EPSG 代码、GCJ02 或 BD09：{label}",
+            f"CRS must be an EPSG code, GCJ02 or BD09, got {label!r}",
             field="crs",
             value=label,
         )
@@ -97,7 +107,9 @@ def to_wgs84(geom: shapely.Geometry, incrs: InputCRS) -> shapely.Geometry:
                 where=f"vertex {i}",
                 crs=incrs.label,
             )
-    if incrs.crs is None:
+    if incrs.label == BD09:
+        lon, lat = gcj02_to_wgs84(*bd09_to_gcj02(xy[:, 0], xy[:, 1]))
+    elif incrs.label == GCJ02:
         lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
     else:
         lon, lat = _to_wgs84(incrs.crs).transform(xy[:, 0], xy[:, 1])
@@ -166,3 +178,80 @@ def gcj02_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
         flon, flat = wgs84_to_gcj02(wlon, wlat)
         wlon, wlat = wlon - (flon - glon), wlat - (flat - glat)
     return wlon, wlat
+
+
+# --- BD-09 ---------------------------------------------------------------------------
+# Baidu's published GCJ-02 → BD-09 formula; the inverse is found by fixed-point iteration on
+# it (the commonly copied closed-form inverse is only good to ~1e-6 degree).
+_X_PI = np.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    blon, blat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    glon, glat = blon - 0.0065, blat - 0.006
+    for _ in range(6):
+        flon, flat = gcj02_to_bd09(glon, glat)
+        glon, glat = glon - (flon - blon), glat - (flat - blat)
+    return glon, glat
+
+
+# --- plausibility ----------------------------------------------------------------------
+# CRSs a Chongqing site is commonly sent in, tried in this order to name the likely fix.
+_LIKELY_CRS = ("EPSG:4326", "EPSG:4545", "EPSG:4544", "EPSG:4546", "EPSG:3857", "EPSG:4547", "EPSG:4543")
+
+
+def _inside(lon: np.ndarray, lat: np.ndarray, extent: tuple[float, float, float, float]) -> bool:
+    w, s, e, n = extent
+    return bool(np.all(np.isfinite(lon)) and np.all((lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)))
+
+
+def _as_lonlat(xy: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
+    crs = CRS.from_user_input(label)
+    if crs.is_geographic:
+        return xy[:, 0], xy[:, 1]
+    lon, lat = _to_wgs84(crs).transform(xy[:, 0], xy[:, 1], errcheck=False)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def check_plausible(
+    raw: shapely.Geometry, lonlat: shapely.Geometry, incrs: InputCRS,
+    extent: tuple[float, float, float, float] | None,
+) -> None:
+    """Refuse a site in a projected CRS that lands far from every loaded jurisdiction.
+
+    `extent` is (west, south, east, north) in degrees: the loaded jurisdictions' bounds with
+    the configured margin. Geographic input is not refused here — a lon/lat point in Beijing
+    is a real place, answered `not_covered` — but projected numbers that land nowhere near
+    the data are almost always a wrong `crs`, and the error names the one that fits."""
+    if extent is None or incrs.crs is None or not incrs.crs.is_projected:
+        return
+    out = shapely.get_coordinates(lonlat)
+    if _inside(out[:, 0], out[:, 1], extent):
+        return
+    xy = shapely.get_coordinates(raw)
+    likely = None
+    for label in _LIKELY_CRS:
+        if label == incrs.label:
+            continue
+        with np.errstate(all="ignore"):
+            lon, lat = _as_lonlat(xy, label)
+        if _inside(lon, lat, extent):
+            likely = label
+            break
+    w, s, e, n = extent
+    where = f"{w:.1f}…{e:.1f}E, {s:.1f}…{n:.1f}N"
+    landed = f"{out[0, 0]:.4f}, {out[0, 1]:.4f}"
+    fix_zh = f"这些数值按 {likely} 解读恰好落在范围内，请改用 crs={likely}。" if likely else "请检查 crs 是否与坐标一致。"
+    fix_en = f"Read as {likely} they fall inside it: send crs={likely}." if likely else "Check that crs matches the coordinates."
+    raise ImplausibleCoordinates(
+        f"按 {incrs.label} 转换后，该位置（经纬度 {landed}）远离已载入的辖区（{where}）。{fix_zh}",
+        f"Read as {incrs.label}, the site lands at lon/lat {landed}, far from the loaded jurisdictions ({where}). {fix_en}",
+        field="crs", where="crs", crs=incrs.label, likely_crs=likely, landed_at=[round(float(v), 6) for v in out[0]],
+    )

@@ -32,6 +32,12 @@ class CoordinatesOutOfRange(InputError):
     code = "coordinates_out_of_range"
 
 
+class ImplausibleCoordinates(InputError):
+    """Numbers valid in the declared CRS that land far from any loaded jurisdiction."""
+
+    code = "coordinates_implausible_for_crs"
+
+
 class GeometryTooLarge(InputError):
     code = "geometry_too_large"
 

@@ -58,6 +58,14 @@ def parse_site_geometry(obj: Any) -> shapely.Geometry:
     if not isinstance(obj, dict):
         raise _bad("geometry 须为 GeoJSON 几何对象", "geometry must be a GeoJSON geometry object", "geometry")
     gtype = obj.get("type")
+    if gtype in ("Feature", "FeatureCollection"):
+        raise _bad(
+            f"geometry 须为 GeoJSON 几何对象，收到的是 {gtype}。请只传入要素的 geometry 成员"
+            "（多个要素请使用批量筛查）。",
+            f"geometry must be a GeoJSON geometry, but a {gtype} was sent. Send the feature's `geometry` member "
+            "(use batch screening for several features).",
+            "geometry.type", received=gtype,
+        )
     if gtype not in SITE_TYPES:
         raise _bad(
             f"不支持的几何类型：{gtype}；可用 {', '.join(SITE_TYPES)}",

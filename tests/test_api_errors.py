@@ -42,7 +42,7 @@ POINT = {"type": "Point", "coordinates": [107.76, 29.33]}
         ({"geometry": {"type": "Point", "coordinates": [36_500_000.0, 3_250_000.0]}, "crs": "EPSG:4545"},
          "coordinates_out_of_range", "vertex 0"),
         ({"geometry": POINT, "crs": "EPSG:123456789"}, "unknown_crs", None),
-        ({"geometry": POINT, "crs": "BD09"}, "unknown_crs", None),
+        ({"geometry": POINT, "crs": "BD11"}, "unknown_crs", None),
         ({"geometry": {"type": "LineString", "coordinates": [[105.5, 29.0], [107.5, 29.0]]}},
          "geometry_too_large", "geometry"),
         ({"geometry": {"type": "MultiPoint", "coordinates": [[107.7 + i * 1e-6, 29.3] for i in range(20_001)]}},

@@ -85,15 +85,21 @@ def test_document_title_appears_in_its_plan(plan):
 
 
 # The wording that sets an effect (see the header of each rule file).
-_BAN = ("禁止", "严禁", "杜绝", "关停")
+_BAN = ("禁止", "严禁", "杜绝", "关停", "不受建设活动侵扰")
 _CONTROL = ("严控", "从严", "严格", "限制", "不受", "原则上", "管理")
+_DEFERS = ("按照国家", "按照生态保护红线区域管控要求", "不受建设活动侵扰")
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_effect_follows_the_plans_wording(rule):
     basis = _norm(rule.basis)
     assert basis in _norm(rule.citation.text), f"{rule.id}: basis is not quoted from its citation"
-    if rule.effect == "prohibited":
+    if rule.defers_to is not None:
+        # A plan that defers to national controls takes their effect: the basis must say it
+        # defers, and the national sentence must carry the ban.
+        assert any(w in basis for w in _DEFERS), f"{rule.id}: defers_to without deferring wording"
+        assert rule.effect == "prohibited" and "严格禁止" in rule.defers_to.text
+    elif rule.effect == "prohibited":
         assert any(w in basis for w in _BAN), f"{rule.id}: prohibited without a ban in its wording"
     elif rule.effect == "restricted":
         assert any(w in basis for w in _CONTROL + _BAN), f"{rule.id}: restricted without control wording"
@@ -101,22 +107,31 @@ def test_effect_follows_the_plans_wording(rule):
         assert not any(w in basis for w in _BAN + ("严控", "严格限制")), f"{rule.id}: notice hides a ban or control"
 
 
-def test_restricted_where_the_plan_says_yan_kong_without_a_ban():
-    """严控 with no stated ban is restricted (Wuxi's 1 km / 5 km tributary lines)."""
-    for rid in ("wuxi-tributaries-1km", "wuxi-tributaries-5km"):
-        assert CATALOG.by_id[rid].effect == "restricted"
+@pytest.mark.parametrize("rule", [r for r in RULES if r.exception], ids=lambda r: r.id)
+def test_exception_is_quoted_verbatim(rule):
+    """A plan's own exception stands in the rule's cited sentence; a national one names its document."""
+    exc = rule.exception
+    assert exc.zh and exc.en and exc.text
+    if exc.source == "plan":
+        assert _norm(exc.text) in _norm(rule.citation.text), f"{rule.id}: exception not in the cited sentence"
+    else:
+        assert "《" in exc.source and "》" in exc.source
 
 
-@pytest.mark.parametrize(
-    "rule_id, effect",
-    [("fuling-red-line", "prohibited"), ("wuxi-red-line", "prohibited"), ("wulong-red-line", "restricted"),
-     ("wansheng-red-line", "restricted"), ("yubei-red-line", "restricted")],
-)
-def test_red_line_effect_per_plan_wording(rule_id, effect):
-    """Only Fuling and Wuxi manage the red line 原则上按禁止开发区的要求."""
+# The plans' red-line sentences, read independently of the catalog: Fuling and Wuxi manage the
+# red line 原则上按禁止开发区的要求; Wulong and Wansheng defer to the (national) red-line controls;
+# Yubei keeps it 不受建设活动侵扰. All five keep construction out.
+@pytest.mark.parametrize("rule_id, must_cite", [
+    ("fuling-red-line", "原则上按照禁止开发区要求"), ("wuxi-red-line", "原则上按禁止开发区的要求"),
+    ("wulong-red-line", "严格按照国家生态保护红线区域管控要求"), ("wansheng-red-line", "按照生态保护红线区域管控要求"),
+    ("yubei-red-line", "确保生态红线区域不受建设活动侵扰"),
+])
+def test_red_line_is_prohibited_for_construction_with_its_exception(rule_id, must_cite):
     rule = CATALOG.by_id[rule_id]
-    assert rule.effect == effect
-    assert ("禁止开发区" in rule.citation.text) == (effect == "prohibited")
+    assert rule.effect == "prohibited"
+    assert must_cite in rule.citation.text
+    assert CATALOG.applies(rule, "real_estate") and CATALOG.applies(rule, "heavy_chemical")
+    assert rule.exception is not None and "国家重大战略项目" in rule.exception.text
 
 
 def test_every_plan_has_rules_and_a_jurisdiction():
@@ -125,7 +140,7 @@ def test_every_plan_has_rules_and_a_jurisdiction():
     assert all(len(p.rules) >= 10 for p in CATALOG.plans)
 
 
-def test_project_type_hierarchy(catalog):
+def test_project_types_keep_the_contracts_primary_parents(catalog):
     types = catalog.project_types
     contract = {
         "construction": None, "industrial": "construction", "polluting_industry": "industrial",
@@ -137,13 +152,17 @@ def test_project_type_hierarchy(catalog):
     }
     for code, parent in contract.items():
         assert types.by_code[code].parent == parent
-    assert types.ancestors_or_self("heavy_chemical") == (
-        "heavy_chemical", "chemical", "polluting_industry", "industrial", "construction",
-    )
-    rule = catalog.by_id["wulong-wu-river-1km"]  # applies to polluting_industry …
-    assert catalog.applies(rule, "heavy_chemical") and catalog.applies(rule, "dyeing")
-    assert not catalog.applies(rule, "tourism")
-    assert not catalog.applies(rule, "industrial") and catalog.applies_to_a_subtype(rule, "industrial")
+    # The contract's own example of several parents.
+    assert {"polluting_industry", "water_polluting_industry"} <= set(types.by_code["dyeing"].parents)
+    assert types.resolve("重化工项目") == "heavy_chemical" and types.resolve("no such") is None
+
+
+def test_a_cycle_in_the_type_graph_is_refused():
+    from ecozone.zoning.catalog import Bilingual, ProjectType, ProjectTypes
+
+    name = Bilingual(zh="x", en="x")
+    with pytest.raises(ValueError, match="cycle"):
+        ProjectTypes([ProjectType(code="a", parents=("b",), name=name), ProjectType(code="b", parents=("a",), name=name)])
 
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "五": 5}

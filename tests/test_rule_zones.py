@@ -83,7 +83,7 @@ def _bound_type(rule) -> str:
 
 def _unbound_type(rule) -> str:
     """A project type that neither is nor descends from any type the rule names."""
-    for code in ("planting", "tourism", "livestock_farm", "real_estate"):
+    for code in ("fireworks_business", "planting", "tourism", "livestock_farm", "real_estate"):
         if not CATALOG.applies(rule, code):
             return code
     raise AssertionError(f"{rule.id} binds every type")  # pragma: no cover
@@ -109,7 +109,6 @@ def test_rule_inside_and_outside_its_zone(rule):
     ev = engine.evaluate(inside, _bound_type(rule))
     f = _finding(ev, rule)
     assert f is not None, f"{rule.id}: site inside its zone not found"
-    assert f.rule.effect == rule.effect
     assert ev.verdict in ("prohibited", "restricted", "notice")
     assert ["prohibited", "restricted", "notice"].index(ev.verdict) <= ["prohibited", "restricted", "notice"].index(
         rule.effect

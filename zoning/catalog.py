@@ -30,31 +30,38 @@ class Bilingual(BaseModel):
 class ProjectType(BaseModel):
     model_config = ConfigDict(frozen=True)
     code: str
-    parent: str | None
+    parents: tuple[str, ...] = ()
+    characteristic: bool = False
     name: Bilingual
+
+    @property
+    def parent(self) -> str | None:
+        """The primary parent (the contract's tree); ``parents`` holds every one."""
+        return self.parents[0] if self.parents else None
 
 
 class ProjectTypes:
-    """The project-type tree. A rule for a type applies to all its descendants."""
+    """The project-type DAG. A rule for a type applies to all its descendants, through any parent."""
 
     def __init__(self, types: list[ProjectType]):
         self.by_code = {t.code: t for t in types}
         if len(self.by_code) != len(types):
             raise ValueError("duplicate project type code")
         for t in types:
-            if t.parent is not None and t.parent not in self.by_code:
-                raise ValueError(f"project type {t.code!r} has unknown parent {t.parent!r}")
-        self.lineage = {code: self._walk_up(code) for code in self.by_code}
-        self._below = {code: frozenset(c for c, chain in self.lineage.items() if code in chain) for code in self.by_code}
+            unknown = [p for p in t.parents if p not in self.by_code]
+            if unknown:
+                raise ValueError(f"project type {t.code!r} has unknown parents {unknown}")
+        self.by_name = {t.name.zh: t.code for t in types}
+        self._above = {code: self._walk_up(code, ()) for code in self.by_code}
+        self._below = {code: frozenset(c for c, up in self._above.items() if code in up) for code in self.by_code}
 
-    def _walk_up(self, code: str) -> tuple[str, ...]:
-        chain: list[str] = []
-        while code is not None:
-            if code in chain:
-                raise ValueError(f"project type cycle at {code!r}")
-            chain.append(code)
-            code = self.by_code[code].parent
-        return tuple(chain)
+    def _walk_up(self, code: str, path: tuple[str, ...]) -> frozenset[str]:
+        if code in path:
+            raise ValueError(f"project type cycle: {' → '.join(path + (code,))}")
+        out = {code}
+        for p in self.by_code[code].parents:
+            out |= self._walk_up(p, path + (code,))
+        return frozenset(out)
 
     def __contains__(self, code: object) -> bool:
         return code in self.by_code
@@ -62,8 +69,13 @@ class ProjectTypes:
     def __iter__(self):
         return iter(self.by_code.values())
 
-    def ancestors_or_self(self, code: str) -> tuple[str, ...]:
-        return self.lineage[code]
+    def resolve(self, name: str) -> str | None:
+        """A code, or the Chinese name of a type (「重化工项目」), → its code; None if unknown."""
+        name = name.strip()
+        return name if name in self.by_code else self.by_name.get(name)
+
+    def ancestors_or_self(self, code: str) -> frozenset[str]:
+        return self._above[code]
 
     def descendants_or_self(self, code: str) -> frozenset[str]:
         return self._below[code]
@@ -116,6 +128,28 @@ class ZoneDef(BaseModel):
         return self
 
 
+class RuleException(BaseModel):
+    """The exception or condition a plan attaches to a rule (原则上…, 除…外, 确需…经科学论证):
+    it never changes the verdict; it tells the planner what would."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    zh: str
+    en: str
+    text: str = Field(description="Verbatim from the plan, or from the national rule named by `source`")
+    source: str = Field("plan", description="'plan' (the rule's own plan) or the national document quoted")
+
+
+class NationalRule(BaseModel):
+    """A sentence of a national document that a plan defers to (zoning/national.yaml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    document: str
+    document_en: str
+    section: str
+    text: str
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
@@ -126,6 +160,10 @@ class Rule(BaseModel):
     zone: ZoneDef
     message: Bilingual
     citation: Citation
+    exception: RuleException | None = None
+    # Set when the plan's basis defers to national controls (「按照国家…管控要求」): the rule
+    # then takes the national rule's effect, quoted here.
+    defers_to: NationalRule | None = None
 
 
 class PlanDocument(BaseModel):
@@ -166,20 +204,23 @@ class Catalog:
         import hashlib
 
         payload = repr([r.model_dump() for r in self.rules]) + repr(
-            sorted((t.code, t.parent) for t in self.project_types)
+            sorted((t.code, t.parents) for t in self.project_types)
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
-    def applies(self, rule: Rule, project_type: str) -> bool:
-        """True when the rule names the type or one of its ancestors."""
-        lineage = self.project_types.ancestors_or_self(project_type)
-        return any(code in lineage for code in rule.applies_to)
+    def applies(self, rule: Rule, project_types: str | tuple[str, ...]) -> bool:
+        """True when the rule names one of the project's types or an ancestor of one (a project
+        with several characteristics is bound by the rules of each)."""
+        codes = (project_types,) if isinstance(project_types, str) else project_types
+        return any(c in self.project_types.ancestors_or_self(t) for t in codes for c in rule.applies_to)
 
-    def applies_to_a_subtype(self, rule: Rule, project_type: str) -> bool:
-        """True when the rule does not apply to the type itself but to some of its subtypes
+    def applies_to_a_subtype(self, rule: Rule, project_types: str | tuple[str, ...]) -> bool:
+        """True when the rule does not apply to the project itself but to some subtype of it
         (e.g. a ban on polluting industry, asked about a generic industrial project)."""
-        below = self.project_types.descendants_or_self(project_type)
-        return not self.applies(rule, project_type) and any(c in below for c in rule.applies_to)
+        codes = (project_types,) if isinstance(project_types, str) else project_types
+        return not self.applies(rule, codes) and any(
+            c in self.project_types.descendants_or_self(t) for t in codes for c in rule.applies_to
+        )
 
 
 def _read_yaml(name: str):
@@ -188,12 +229,31 @@ def _read_yaml(name: str):
 
 def load_project_types() -> ProjectTypes:
     rows = _read_yaml("project_types.yaml")
-    return ProjectTypes(
-        [ProjectType(code=r["code"], parent=r["parent"], name=Bilingual(zh=r["zh"], en=r["en"])) for r in rows]
-    )
+    return ProjectTypes([
+        ProjectType(code=r["code"], parents=tuple(r["parents"]), characteristic=r.get("characteristic", False),
+                    name=Bilingual(zh=r["zh"], en=r["en"]))
+        for r in rows
+    ])
 
 
-def parse_plan(raw: dict) -> Plan:
+def load_national_rules() -> dict[str, NationalRule]:
+    return {k: NationalRule(id=k, **v) for k, v in _read_yaml("national.yaml").items()}
+
+
+def _exception(raw: dict | None, national: dict[str, NationalRule]) -> RuleException | None:
+    if raw is None:
+        return None
+    raw = dict(raw)
+    ref = raw.pop("national", None)
+    if ref is not None:
+        if ref not in national:
+            raise ValueError(f"unknown national rule {ref!r}")
+        raw.update(text=national[ref].text, source=national[ref].document)
+    return RuleException(**raw)
+
+
+def parse_plan(raw: dict, national: dict[str, NationalRule] | None = None) -> Plan:
+    national = load_national_rules() if national is None else national
     doc = PlanDocument(**raw["document"])
     code = str(raw["jurisdiction"]["code"])
     rules = []
@@ -201,7 +261,12 @@ def parse_plan(raw: dict) -> Plan:
         citation = dict(r["citation"], document=doc.title)
         zone = dict(r["zone"])
         zone["where"] = {k: tuple(str(x) for x in v) for k, v in zone.get("where", {}).items()}
-        rules.append(Rule(**{**r, "zone": zone, "citation": citation, "jurisdiction": code}))
+        extra = {"exception": _exception(r.get("exception"), national)}
+        if r.get("defers_to") is not None:
+            if r["defers_to"] not in national:
+                raise ValueError(f"rule {r['id']}: unknown national rule {r['defers_to']!r}")
+            extra["defers_to"] = national[r["defers_to"]]
+        rules.append(Rule(**{**r, **extra, "zone": zone, "citation": citation, "jurisdiction": code}))
     return Plan(
         document=doc, jurisdiction_code=code, jurisdiction_name=raw["jurisdiction"]["name"], rules=tuple(rules)
     )
@@ -209,8 +274,9 @@ def parse_plan(raw: dict) -> Plan:
 
 def load_catalog() -> Catalog:
     rule_dir = resources.files("ecozone.zoning").joinpath("rules")
+    national = load_national_rules()
     plans = [
-        parse_plan(yaml.safe_load(f.read_text("utf-8")))
+        parse_plan(yaml.safe_load(f.read_text("utf-8")), national)
         for f in sorted(rule_dir.iterdir(), key=lambda p: p.name)
         if f.name.endswith(".yaml")
     ]

@@ -30,16 +30,32 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How much of the site lies where a plan is loaded (by area for polygons, length for
+    lines; 0 or 1 for points). Nothing outside that share was checked."""
+
+    covered_ratio: float
+
+    @property
+    def covered(self) -> bool:
+        return self.covered_ratio > 0
+
+
+@dataclass(frozen=True)
 class Evaluation:
     verdict: str
-    project_type: str | None
-    jurisdictions: list[tuple[str, str]]
+    project_type: tuple[str, ...] | None
+    jurisdictions: list[tuple[str, str, bool]]  # code, name, whether its plan is loaded
+    coverage: Coverage
     findings: list[Finding]
     # Rules that do not bind the asked type but bind some of its subtypes (asked "industrial",
     # a ban on polluting industry here is worth knowing); they never change the verdict.
     conditional_findings: list[Finding]
     site_area_m2: float | None
     site_length_m: float | None
+
+
+NOT_COVERED = "not_covered"
 
 
 def strictest(effects) -> str:
@@ -54,34 +70,78 @@ class Engine:
         self.index = index
         self.catalog = index.catalog
 
-    def check_project_type(self, project_type: str | None) -> None:
-        if project_type is not None and project_type not in self.catalog.project_types:
-            known = ", ".join(sorted(t.code for t in self.catalog.project_types))
+    def resolve_project_types(self, project_type: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """A code, a Chinese type name or a list of them → a tuple of codes (None: every rule).
+        Unknown names are refused, never ignored: a typo must not return the all-rules answer."""
+        if project_type is None:
+            return None
+        names = [project_type] if isinstance(project_type, str) else list(project_type)
+        types = self.catalog.project_types
+        if not names:
             raise UnknownProjectType(
-                f"未知的项目类型：{project_type}。可选：{known}",
-                f"Unknown project type {project_type!r}. Known types: {known}",
-                field="project_type",
-                value=project_type,
+                "project_type 列表为空；省略该字段即检查全部规则。",
+                "project_type is an empty list; omit the field to report every rule.",
+                field="project_type", where="project_type", value=[],
             )
+        codes: list[str] = []
+        for i, name in enumerate(names):
+            code = types.resolve(name) if isinstance(name, str) else None
+            if code is None:
+                known = ", ".join(sorted(t.code for t in types))
+                where = "project_type" if isinstance(project_type, str) else f"project_type[{i}]"
+                raise UnknownProjectType(
+                    f"未知的项目类型：{name}（{where}）。可用代码或中文名称：{known}",
+                    f"Unknown project type {name!r} at {where}. Use a code or its Chinese name: {known}",
+                    field="project_type", where=where, value=name,
+                )
+            if code not in codes:
+                codes.append(code)
+        return tuple(codes)
 
-    def evaluate(self, site_lonlat: shapely.Geometry, project_type: str | None = None) -> Evaluation:
-        self.check_project_type(project_type)
+    def evaluate(self, site_lonlat: shapely.Geometry, project_type=None) -> Evaluation:
+        types = self.resolve_project_types(project_type)
         site = to_metric(site_lonlat)
-        return self.evaluate_metric(site, project_type)
+        return self.evaluate_metric(site, types)
 
-    def evaluate_metric(self, site: shapely.Geometry, project_type: str | None = None) -> Evaluation:
+    def coverage(self, site: shapely.Geometry, codes: list[str]) -> Coverage:
+        idx = self.index
+        planned = [c for c in codes if c in idx.planned_codes]
+        if not planned:
+            return Coverage(0.0)
+        dim = shapely.get_dimensions(site)
+        if dim == 0 or any(shapely.contains_properly(idx.jurisdiction_geom[c], site) for c in planned):
+            # A point hit a planned district's piece (the tree tested it exactly); a site wholly
+            # inside one planned district is covered whole.
+            if dim == 0:
+                parts = shapely.get_parts(site)
+                inside = shapely.intersects(idx.planned_region, parts)
+                return Coverage(float(inside.mean()))
+            return Coverage(1.0)
+        measure = shapely.area if dim == 2 else shapely.length
+        total = float(measure(site))
+        if total <= 0:
+            return Coverage(1.0)
+        inside = float(measure(shapely.intersection(site, idx.planned_region)))
+        return Coverage(min(1.0, inside / total))
+
+    def evaluate_metric(self, site: shapely.Geometry, project_type: tuple[str, ...] | None = None) -> Evaluation:
         idx = self.index
         codes, zone_ids = idx.query(site)
+        coverage = self.coverage(site, codes)
         findings: list[Finding] = []
         if zone_ids.size:
             zone_ids = self._exact(site, zone_ids)
             findings = self._findings(site, zone_ids)
         applicable, conditional = self._partition(findings, project_type)
         dim = shapely.get_dimensions(site)
+        verdict = strictest(f.rule.effect for f in applicable)
+        if not coverage.covered:
+            verdict = NOT_COVERED  # nothing was checked, so nothing may be called permitted
         return Evaluation(
-            verdict=strictest(f.rule.effect for f in applicable),
+            verdict=verdict,
             project_type=project_type,
-            jurisdictions=[(c, idx.jurisdiction_names[c]) for c in codes],
+            jurisdictions=[(c, idx.jurisdiction_names[c], c in idx.planned_codes) for c in codes],
+            coverage=coverage,
             findings=applicable,
             conditional_findings=conditional,
             site_area_m2=float(site.area) if dim == 2 else None,
@@ -138,7 +198,7 @@ class Engine:
                 best[rule_idx] = f
         return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
 
-    def _partition(self, findings: list[Finding], project_type: str | None):
+    def _partition(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None:
             return findings, []
         applicable = [f for f in findings if self.catalog.applies(f.rule, project_type)]

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from shapely import STRtree
 
 from ecozone.zoning.catalog import Catalog, Rule
 from ecozone.zoning.metric import to_metric
+
+if TYPE_CHECKING:  # annotations only: the warm CLI path never imports geopandas
+    import geopandas as gpd
 
 # Arcs of shapely buffers are chords of the true circle; drawing them with radius r/cos(π/4q)
 # makes the chords tangent instead, so the outer polygon contains the true buffer.
@@ -139,6 +142,18 @@ class ZoneIndex:
         self.jurisdiction_codes = sorted(codes)
         self.jurisdiction_names = names
         self.jurisdiction_geom = {c: shapely.union_all(g) for c, g in codes.items()}
+        # Coverage: a site is checked only where a loaded district has a loaded plan. A district
+        # loaded without a plan (綦江区 around 万盛) is known, but nothing there may be called permitted.
+        planned = {p.jurisdiction_code for p in self.catalog.plans}
+        self.planned_codes = frozenset(c for c in self.jurisdiction_codes if c in planned)
+        self.planned_region = shapely.union_all([self.jurisdiction_geom[c] for c in sorted(self.planned_codes)])
+        shapely.prepare(self.planned_region)
+        # Where sites can plausibly be: the loaded districts' bounds (WGS84 degrees).
+        district_frames = [layer.frame for layer in layers if layer.kind == "district" and len(layer.frame)]
+        self.loaded_bounds_lonlat: tuple[float, ...] | None = (
+            tuple(float(v) for v in shapely.total_bounds(np.concatenate([f.geometry.to_numpy() for f in district_frames])))
+            if district_frames else None
+        )
         self._clip_of_code: dict[str, int] = {}
         pieces = []
         for j, code in enumerate(self.jurisdiction_codes):

@@ -14,20 +14,20 @@ router = APIRouter(prefix="/v1", tags=["rules"])
 @router.get("/rules")
 def list_rules(
     jurisdiction: str | None = Query(None, description="GB code, e.g. 500156"),
-    project_type: str | None = Query(None, description="Only rules that bind this type"),
+    project_type: list[str] | None = Query(None, description="Only rules that bind this type (code or Chinese "
+                                           "name; repeat for a project with several characteristics)"),
     service: Service = Depends(get_service),
 ) -> list[dict]:
     catalog = service.catalog
     engine = service.snapshot.engine
-    if project_type is not None:
-        engine.check_project_type(project_type)
+    types = engine.resolve_project_types(project_type) if project_type else None
     counts = engine.index.zone_count_by_rule()
     unbound = {u.rule_id: u.reason for u in engine.index.unbound}
     out = []
     for rule in catalog.rules:
         if jurisdiction is not None and rule.jurisdiction != jurisdiction:
             continue
-        if project_type is not None and not catalog.applies(rule, project_type):
+        if types is not None and not catalog.applies(rule, types):
             continue
         row = rule_json(rule, counts.get(rule.id, 0))
         row["unbound_reason"] = unbound.get(rule.id)
@@ -38,5 +38,7 @@ def list_rules(
 @router.get("/project-types")
 def list_project_types(service: Service = Depends(get_service)) -> list[dict]:
     return [
-        {"code": t.code, "parent": t.parent, "name": t.name.model_dump()} for t in service.catalog.project_types
+        {"code": t.code, "parent": t.parent, "parents": list(t.parents), "characteristic": t.characteristic,
+         "name": t.name.model_dump()}
+        for t in service.catalog.project_types
     ]
