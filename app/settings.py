@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The user's data directory (e.g. ~/.local/share/ecozone on Linux,
+    ~/Library/Application Support/ecozone on macOS, %LOCALAPPDATA%\\ecozone on Windows), so
+    the store does not follow whatever folder a command happens to run in."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ecozone", appauthor=False))
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ECOZONE_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Path("ecozone-data")
+    # ECOZONE_DATA_DIR overrides; the compiled zones are cached in <data_dir>/cache.
+    data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     # A site is a parcel or a line of parcels, not a province: these bound the work one
     # request can ask for (larger inputs belong to batch screening).
     max_site_vertices: int = 20_000
     max_site_extent_m: float = 100_000.0
+    # A site in a projected CRS must land within this many degrees of the loaded jurisdictions'
+    # bounds, or it is refused as a likely wrong `crs` (lon/lat numbers sent as EPSG:3857 …).
+    plausible_margin_deg: float = 1.0
