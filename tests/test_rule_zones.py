@@ -6,73 +6,10 @@ is not bound by it."""
 
 from __future__ import annotations
 
-import geopandas as gpd
 import pytest
 import shapely
 
-from ecozone.layers.kinds import LAYER_KINDS
-from ecozone.zoning.catalog import load_catalog
-from ecozone.zoning.engine import Engine
-from ecozone.zoning.index import LayerFeatures, ZoneIndex
-from geo import GEOD, geodesic_distance
-CATALOG = load_catalog()
-LON0, LAT0 = 107.7, 29.5
-HALF_WIDTH = 50.0
-
-
-def _attributes(rule) -> dict:
-    kind = LAYER_KINDS[rule.zone.kind]
-    attrs = {"feature_id": "f1"}
-    for a in kind.required + kind.optional:
-        if a in rule.zone.where:
-            attrs[a] = rule.zone.where[a][0]
-        elif a in kind.enums:
-            attrs[a] = kind.enums[a][-1] if a == "river_class" else kind.enums[a][0]
-        elif a == "half_width_m":
-            attrs[a] = HALF_WIDTH
-        elif a == "outlet_bearing_deg":
-            attrs[a] = 180.0  # drains south
-        elif a in ("area_ha",):
-            attrs[a] = 1.0
-        else:
-            attrs[a] = "测试要素"
-    return attrs
-
-
-def _feature_geometry(rule):
-    if rule.zone.kind == "river":  # a river running west–east along the parallel LAT0
-        return shapely.LineString([(LON0 - 0.3, LAT0), (LON0 + 0.3, LAT0)])
-    return shapely.box(LON0 - 0.01, LAT0 - 0.01, LON0 + 0.01, LAT0 + 0.01)
-
-
-def _scene(rule, code: str | None = None) -> Engine:
-    district = gpd.GeoDataFrame(
-        {"feature_id": ["d"], "code": [code or rule.jurisdiction], "name": ["测试辖区"]},
-        geometry=[shapely.box(LON0 - 0.5, LAT0 - 0.5, LON0 + 0.5, LAT0 + 0.5)], crs=4326,
-    )
-    feature = gpd.GeoDataFrame([_attributes(rule)], geometry=[_feature_geometry(rule)], crs=4326)
-    return Engine(ZoneIndex(CATALOG, [
-        LayerFeatures("districts", "districts", "district", district),
-        LayerFeatures("layer", "layer", rule.zone.kind, feature),
-    ]))
-
-
-def _offset_site(rule, metres_from_edge: float, azimuth: float):
-    """A point `metres_from_edge` from the feature's edge (shoreline for rivers) along `azimuth`."""
-    geom = _feature_geometry(rule)
-    if rule.zone.kind == "river":
-        start_lon, start_lat = LON0, LAT0
-        along = metres_from_edge + (HALF_WIDTH if rule.zone.measured_from == "shoreline" else 0)
-    else:  # start on the box edge facing the azimuth (north or south)
-        start_lon, start_lat = LON0, LAT0 + (0.01 if azimuth == 0 else -0.01)
-        along = metres_from_edge
-    lon, lat, _ = GEOD.fwd(start_lon, start_lat, azimuth, along)
-    expected = geodesic_distance(lon, lat, geom)
-    if rule.zone.kind == "river" and rule.zone.measured_from == "shoreline":
-        expected -= HALF_WIDTH
-    return shapely.Point(lon, lat), expected
-
-
+from scenes import CATALOG, LAT0, LON0, offset_site as _offset_site, scene as _scene
 def _finding(ev, rule):
     return next((f for f in ev.findings if f.rule.id == rule.id), None)
 
