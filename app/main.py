@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 
 from ecozone import __version__
 from ecozone.deps import get_service
+from ecozone.docs import install_offline_docs
 from ecozone.errors import install_error_handlers
 from ecozone.routers import catalog, layers, siting
 from ecozone.service import Service
@@ -19,10 +20,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         title="ecozone",
         version=__version__,
         description="重庆生态环境分区管控与选址核查服务 · Ecological zoning and siting checks for Chongqing",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.service = service or Service.open(settings)
     install_error_handlers(app)
+    install_offline_docs(app)
     app.include_router(siting.router)
     app.include_router(catalog.router)
     app.include_router(layers.router)

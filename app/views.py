@@ -36,6 +36,7 @@ def rule_json(rule: Rule, zone_count: int | None = None) -> dict:
         "message": rule.message.model_dump(),
         "citation": rule.citation.model_dump(),
         "exception": exception_json(rule),
+        "overrides": list(rule.overrides),
     }
     if zone_count is not None:
         out["zone_count"] = zone_count
@@ -118,6 +119,8 @@ def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version:
         "jurisdictions": [{"code": c, "name": n, "planned": planned} for c, n, planned in ev.jurisdictions],
         "findings": [finding_json(f) for f in ev.findings],
         "conditional_findings": [finding_json(f) for f in ev.conditional_findings],
+        "superseded_findings": [finding_json(f) for f in ev.superseded_findings],
+        "control_units": ev.control_units,
         "site": {
             "geometry": shapely.geometry.mapping(site_lonlat),
             "input_crs": crs,

@@ -69,14 +69,39 @@ LAYER_KINDS: dict[str, LayerKind] = {
         ),
         LayerKind("ecological_space", "生态空间（红线外）", ("polygon",), (), ("name",)),
         LayerKind(
-            "geohazard_zone", "地质灾害危险区/易发区", ("polygon",), ("hazard",), ("name",),
-            {"hazard": ("collapse", "landslide", "debris_flow", "other")},
+            "geohazard_zone", "地质灾害危险区/易发区", ("polygon",), ("hazard",), ("grade", "name"),
+            {"hazard": ("collapse", "landslide", "debris_flow", "other"), "grade": ("danger", "prone")},
         ),
         LayerKind(
             "noise_zone", "声环境功能区", ("polygon",), ("noise_class",), ("name",),
             {"noise_class": ("0", "1", "2", "3", "4a", "4b")},
         ),
-        LayerKind("settlement", "人口聚集区/城镇建成区", ("polygon",), ("name",)),
+        LayerKind(
+            "settlement", "人口聚集区/城镇建成区", ("polygon",), ("name",), ("settlement_class",),
+            {"settlement_class": ("built_up", "population_cluster")},
+        ),
+        LayerKind(
+            "livestock_zone", "畜禽养殖禁养区/限养区", ("polygon",), ("zone_class",), ("name",),
+            {"zone_class": ("no_farming", "limited", "suitable")},
+        ),
+        # A river basin (流域) as a polygon: Yubei bans high-risk, high-pollution industry in the
+        # basins of its cross-border rivers (跨界河流流域).
+        LayerKind(
+            "river_basin", "流域", ("polygon",), ("name",), ("cross_border",),
+            {"cross_border": ("yes", "no")},
+        ),
+        LayerKind("fuel_ban_zone", "高污染燃料禁燃区", ("polygon",), (), ("name",)),
+        LayerKind("fireworks_zone", "烟花爆竹禁放区", ("polygon",), (), ("name",)),
+        LayerKind(
+            "forest_land", "林地（保护等级）", ("polygon",), (), ("protection_grade", "name"),
+            {"protection_grade": ("1", "2", "3", "4")},
+        ),
+        LayerKind("basic_farmland", "永久基本农田", ("polygon",), (), ("name",)),
+        LayerKind("urban_boundary", "城镇开发边界", ("polygon",), (), ("name",)),
+        LayerKind(
+            "contaminated_site", "污染地块", ("point", "polygon"), ("name",), ("status", "area_ha"),
+            {"status": ("suspected", "confirmed", "remediated")},
+        ),
         LayerKind("drawdown_zone", "消落带", ("polygon",), (), ("name",)),
         LayerKind("barrier_zone", "生态屏障区", ("polygon",), (), ("name",)),
         LayerKind("raster", "栅格（DEM、土地覆盖…）", ("raster",), (), ("description", "units")),

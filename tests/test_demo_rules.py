@@ -31,7 +31,7 @@ def test_wulong_500m_from_wu_river_heavy_chemical_is_prohibited(client, wu_river
     lon, lat, expected = wu_river_site(500)
     a = check(client, lon, lat, "heavy_chemical")
     assert a["verdict"] == "prohibited"
-    assert a["jurisdictions"] == [{"code": "500156", "name": "武隆区"}]
+    assert a["jurisdictions"] == [{"code": "500156", "name": "武隆区", "planned": True}]
     f = finding(a, "wulong-wu-river-1km")
     assert f["effect"] == "prohibited" and f["layer"] == "rivers" and f["feature_name"] == "乌江"
     assert abs(f["distance_m"] - expected) <= TOL * expected
@@ -278,12 +278,6 @@ def test_multi_geometries_and_lines(client, wu_river_site):
     line = {"type": "LineString", "coordinates": [[far_lon, far_lat], [lon, lat]]}
     a = client.post("/v1/siting/check", json={"geometry": line, "project_type": "heavy_chemical"}).json()
     assert a["verdict"] == "prohibited" and a["site"]["length_m"] > 2000
-
-
-def test_site_outside_every_jurisdiction_is_answered_with_a_coverage_note(client):
-    a = check(client, 116.39, 39.91, "heavy_chemical")  # Beijing
-    assert a["jurisdictions"] == [] and a["findings"] == [] and a["verdict"] == "permitted"
-    assert a["coverage"]["covered"] is False and a["coverage"]["note"]["en"]
 
 
 def test_every_rule_has_demo_zones_except_fulings_unnamed_protected_areas(client):

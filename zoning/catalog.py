@@ -164,6 +164,9 @@ class Rule(BaseModel):
     # Set when the plan's basis defers to national controls (「按照国家…管控要求」): the rule
     # then takes the national rule's effect, quoted here.
     defers_to: NationalRule | None = None
+    # Rules this one sets aside where both bind (the plan's specific sentence over its general
+    # one: Fuling's waterway works are 严格限制 in the red line, not banned by the red-line rule).
+    overrides: tuple[str, ...] = ()
 
 
 class PlanDocument(BaseModel):
@@ -198,6 +201,10 @@ class Catalog:
             if unknown:
                 raise ValueError(f"rule {r.id}: unknown project types {unknown}")
         self.by_id = {r.id: r for r in self.rules}
+        for r in self.rules:
+            unknown = [o for o in r.overrides if o not in self.by_id]
+            if unknown:
+                raise ValueError(f"rule {r.id}: overrides unknown rules {unknown}")
 
     @cached_property
     def digest(self) -> str:

@@ -51,6 +51,10 @@ class Evaluation:
     # Rules that do not bind the asked type but bind some of its subtypes (asked "industrial",
     # a ban on polluting industry here is worth knowing); they never change the verdict.
     conditional_findings: list[Finding]
+    # Findings set aside by a more specific rule of the same plan that binds here too.
+    superseded_findings: list[Finding]
+    # The 三线一单 environmental control units the site falls in: their attributes as published.
+    control_units: list[dict]
     site_area_m2: float | None
     site_length_m: float | None
 
@@ -133,6 +137,7 @@ class Engine:
             zone_ids = self._exact(site, zone_ids)
             findings = self._findings(site, zone_ids)
         applicable, conditional = self._partition(findings, project_type)
+        applicable, superseded = self._apply_overrides(applicable)
         dim = shapely.get_dimensions(site)
         verdict = strictest(f.rule.effect for f in applicable)
         if not coverage.covered:
@@ -144,6 +149,8 @@ class Engine:
             coverage=coverage,
             findings=applicable,
             conditional_findings=conditional,
+            superseded_findings=superseded,
+            control_units=idx.control_units_at(site),
             site_area_m2=float(site.area) if dim == 2 else None,
             site_length_m=float(site.length) if dim == 1 else None,
         )
@@ -197,6 +204,14 @@ class Engine:
             if prev is None or (f.distance_m, -(f.overlap_area_m2 or 0)) < (prev.distance_m, -(prev.overlap_area_m2 or 0)):
                 best[rule_idx] = f
         return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
+
+    @staticmethod
+    def _apply_overrides(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+        overridden = {o for f in findings for o in f.rule.overrides}
+        if not overridden:
+            return findings, []
+        return ([f for f in findings if f.rule.id not in overridden],
+                [f for f in findings if f.rule.id in overridden])
 
     def _partition(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None:

@@ -126,6 +126,7 @@ class ZoneIndex:
             if len(self.zones.rule_idx) == before and not any(u.rule_id == rule.id for u in self.unbound):
                 self.unbound.append(UnboundRule(rule.id, "no matching feature inside the jurisdiction"))
         self._build_tree(jurisdiction_pieces)
+        self._build_control_units(layers)
 
     # -- jurisdictions --------------------------------------------------------------
     def _build_jurisdictions(self, layers: list[LayerFeatures]) -> list[tuple[shapely.Geometry, int]]:
@@ -266,6 +267,33 @@ class ZoneIndex:
         self.piece_owner = np.array(owner, dtype=np.int64)
         self.tree = STRtree(self.pieces)
         shapely.prepare(self.pieces)
+
+    # -- 三线一单 control units ----------------------------------------------------------
+    _UNIT_FIELDS = ("code", "name", "unit_class", "access_list")
+
+    def _build_control_units(self, layers: list[LayerFeatures]) -> None:
+        """Every site is told the environmental control units it lies in, whatever rule binds:
+        their access lists are the plans' 三线一单 conditions (a separate small tree)."""
+        geoms, attrs = [], []
+        for layer in layers:
+            if layer.kind != "control_unit" or not len(layer.frame):
+                continue
+            cols = [c for c in self._UNIT_FIELDS if c in layer.frame.columns]
+            geoms.extend(to_metric(layer.frame.geometry.to_numpy()))
+            for rec in layer.frame[cols].itertuples(index=False, name=None):
+                row = {c: (None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)) for c, v in zip(cols, rec)}
+                attrs.append({"layer": layer.id, **row})
+        self.unit_geoms = np.array(geoms, dtype=object)
+        self.unit_attrs = attrs
+        self.unit_tree = STRtree(self.unit_geoms) if geoms else None
+        if geoms:
+            shapely.prepare(self.unit_geoms)
+
+    def control_units_at(self, site_metric: shapely.Geometry) -> list[dict]:
+        if self.unit_tree is None:
+            return []
+        hits = self.unit_tree.query(site_metric, predicate="intersects")
+        return [self.unit_attrs[i] for i in sorted(hits.tolist())]
 
     # -- facts for listings ---------------------------------------------------------
     def zone_count_by_rule(self) -> dict[str, int]:
