@@ -69,3 +69,17 @@ def test_out_of_range_coordinates_are_rejected(crs, xy):
     with pytest.raises(CoordinatesOutOfRange) as e:
         to_wgs84(shapely.Point(*xy), parse_crs(crs))
     assert e.value.detail["where"] == "vertex 0"
+
+
+_GRID = [(lon, lat) for lon in (105.3, 106.6, 107.8, 108.9, 110.1) for lat in (28.2, 29.4, 30.6, 31.6)]
+
+
+@pytest.mark.parametrize("lon, lat", _GRID)
+def test_bd09_input_is_converted_back_to_wgs84(lon, lat):
+    """Baidu clicks across Chongqing: eviltransform (independent) makes the BD-09 numbers; ecozone
+    must land on the WGS84 point within 0.5 m."""
+    from eviltransform import wgs2bd
+
+    blat, blon = wgs2bd(lat, lon)
+    back = to_wgs84(shapely.Point(blon, blat), parse_crs("BD09"))
+    assert Geod(ellps="WGS84").inv(lon, lat, back.x, back.y)[2] < 0.5
