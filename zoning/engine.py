@@ -109,18 +109,15 @@ class Engine:
 
     def coverage(self, site: shapely.Geometry, codes: list[str]) -> Coverage:
         idx = self.index
-        planned = [c for c in codes if c in idx.planned_codes]
-        if not planned:
+        if not any(c in idx.planned_codes for c in codes):
             return Coverage(0.0)
-        dim = shapely.get_dimensions(site)
-        if dim == 0 or any(shapely.contains_properly(idx.jurisdiction_geom[c], site) for c in planned):
-            # A point hit a planned district's piece (the tree tested it exactly); a site wholly
-            # inside one planned district is covered whole.
-            if dim == 0:
-                parts = shapely.get_parts(site)
-                inside = shapely.intersects(idx.planned_region, parts)
-                return Coverage(float(inside.mean()))
+        if shapely.get_type_id(site) == 0:
+            return Coverage(1.0)  # the tree's exact predicate put this point in a planned district
+        if shapely.contains_properly(idx.planned_region, site):  # prepared: cheap
             return Coverage(1.0)
+        dim = shapely.get_dimensions(site)
+        if dim == 0:
+            return Coverage(float(shapely.intersects(idx.planned_region, shapely.get_parts(site)).mean()))
         measure = shapely.area if dim == 2 else shapely.length
         total = float(measure(site))
         if total <= 0:
