@@ -50,6 +50,8 @@ def scene(rule, code: str | None = None) -> Engine:
         {"feature_id": ["d"], "code": [code or rule.jurisdiction], "name": ["测试辖区"]},
         geometry=[shapely.box(LON0 - 0.5, LAT0 - 0.5, LON0 + 0.5, LAT0 + 0.5)], crs=4326,
     )
+    if rule.zone.kind == "district":  # a district-wide rule: its zone is the jurisdiction itself
+        return Engine(ZoneIndex(CATALOG, [LayerFeatures("districts", "districts", "district", district)]))
     feature = gpd.GeoDataFrame([attributes(rule)], geometry=[feature_geometry(rule)], crs=4326)
     return Engine(ZoneIndex(CATALOG, [
         LayerFeatures("districts", "districts", "district", district),
@@ -86,4 +88,6 @@ def inside_site(rule) -> shapely.Geometry:
         return shapely.Point(LON0 + 0.3, LAT0 + 0.3)
     if zd.buffer_m:
         return offset_site(rule, 0.6 * zd.buffer_m, 180.0 if zd.downstream_sector else 0.0)[0]
+    if zd.kind == "river":  # an unbuffered river zone is the water itself: a site on the centreline
+        return shapely.Point(LON0 + 0.003, LAT0)
     return shapely.Point(LON0 + 0.003, LAT0 + 0.002)

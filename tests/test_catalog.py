@@ -67,16 +67,20 @@ def test_citation_section_is_where_the_sentence_stands(rule):
     match = _locate(seed, rule.citation.text)
     assert match
     chapter, section = _headings_before(seed, match.start())
-    assert chapter is not None and section is not None, f"{rule.id}: no chapter/section heading precedes it"
-    expected = f"{chapter.group(1)}章 {section.group(1)}节"
+    assert chapter is not None, f"{rule.id}: no chapter heading precedes it"
+    # A chapter's opening paragraph (before its first 节), or a ledger row printed after the last
+    # chapter (Wuxi's 亮点台账), stands under no section: it is cited by its chapter alone.
+    expected = f"{chapter.group(1)}章" + (f" {section.group(1)}节" if section is not None else "")
     assert rule.citation.section == expected, f"{rule.id}: cited {rule.citation.section}, stands in {expected}"
     # The heading names the same chapter and section titles (wrapped titles are matched
     # without whitespace).
-    ch_title, se_title = (_norm(t) for t in rule.citation.heading.split("›")[:2])
+    titles = [_norm(t) for t in rule.citation.heading.split("›")]
+    ch_title = titles[0]
     assert _norm(chapter.group(1) + "章" + chapter.group(3)) in ch_title or ch_title.startswith(
         _norm(chapter.group(1) + "章" + chapter.group(3))
     )
-    assert se_title == _norm(section.group(1) + "节" + section.group(3))
+    if section is not None:
+        assert titles[1] == _norm(section.group(1) + "节" + section.group(3))
 
 
 @pytest.mark.parametrize("plan", CATALOG.plans, ids=[p.jurisdiction_name for p in CATALOG.plans])
@@ -85,9 +89,15 @@ def test_document_title_appears_in_its_plan(plan):
 
 
 # The wording that sets an effect (see the header of each rule file).
-_BAN = ("禁止", "严禁", "杜绝", "关停", "不受建设活动侵扰")
+# 禁养区 is 禁止养殖区: a plan that names it names a ban on farming there.
+_BAN = ("禁止", "严禁", "杜绝", "关停", "淘汰", "不受建设活动侵扰")
 _CONTROL = ("严控", "从严", "严格", "限制", "不受", "原则上", "管理")
-_DEFERS = ("按照国家", "按照生态保护红线区域管控要求", "不受建设活动侵扰")
+# 「严格执行畜禽养殖分区管理规定」 enforces the zoning regulations (the 禁养区 ban);
+# 「依法…予以查处」 enforces the law (the no-burn-zone ban of the air-pollution law).
+# A rule defers when its plan says it applies national controls, or keeps in force a zone that
+# exists by a national ban (禁养区 / 畜禽养殖“三区”, 高污染燃料禁燃区).
+_DEFERS = ("按照国家", "按照生态保护红线区域管控要求", "不受建设活动侵扰", "畜禽养殖分区管理规定", "依法",
+           "禁养区", "“三区”", "禁燃区")
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
@@ -98,7 +108,7 @@ def test_effect_follows_the_plans_wording(rule):
         # A plan that defers to national controls takes their effect: the basis must say it
         # defers, and the national sentence must carry the ban.
         assert any(w in basis for w in _DEFERS), f"{rule.id}: defers_to without deferring wording"
-        assert rule.effect == "prohibited" and "严格禁止" in rule.defers_to.text
+        assert rule.effect == "prohibited" and any(w in rule.defers_to.text for w in ("严格禁止", "禁止"))
     elif rule.effect == "prohibited":
         assert any(w in basis for w in _BAN), f"{rule.id}: prohibited without a ban in its wording"
     elif rule.effect == "restricted":
@@ -136,7 +146,7 @@ def test_red_line_is_prohibited_for_construction_with_its_exception(rule_id, mus
 
 def test_every_plan_has_rules_and_a_jurisdiction():
     codes = {p.jurisdiction_code for p in CATALOG.plans}
-    assert codes == {"500156", "500110", "500102", "500112", "500238"}
+    assert codes == {"500156", "500110WS", "500102", "500112", "500238"}
     assert all(len(p.rules) >= 10 for p in CATALOG.plans)
 
 
@@ -180,3 +190,15 @@ def _distances_in(text: str) -> set[float]:
 @pytest.mark.parametrize("rule", [r for r in RULES if r.zone.buffer_m], ids=lambda r: r.id)
 def test_buffer_distance_is_the_one_the_plan_states(rule):
     assert rule.zone.buffer_m in _distances_in(rule.basis), (rule.zone.buffer_m, rule.basis)
+
+
+def test_restricted_where_the_plan_says_yan_kong_without_a_ban():
+    """严控 with no stated ban is restricted (Wuxi's 1 km / 5 km tributary lines), and the lines bind
+    what Wulong's plan defines them to control: polluting industry (1 km) and new parks (5 km), not
+    housing or tourism."""
+    for rid, bound, free in (("wuxi-tributaries-1km", ("textile", "chemical_park"), ("real_estate", "tourism")),
+                             ("wuxi-tributaries-5km", ("industrial_park", "chemical_park"), ("real_estate", "tourism"))):
+        rule = CATALOG.by_id[rid]
+        assert rule.effect == "restricted" and "严控" in rule.basis and not any(w in rule.basis for w in _BAN)
+        assert all(CATALOG.applies(rule, c) for c in bound), rid
+        assert not any(CATALOG.applies(rule, c) for c in free), rid

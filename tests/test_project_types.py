@@ -53,7 +53,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "fuling-tailings-yangtze-3km": ("prohibited", TAILINGS),
     "fuling-tailings-wu-1km": ("prohibited", TAILINGS),
     "fuling-barrier-zone-mining": ("prohibited", {"mining"}),
-    "fuling-red-line": ("prohibited", BUILD),
+    # Waterway works in the red line are 严格限制 (确需整治的，应当经科学论证), not banned: the specific
+    # sentence sets the red-line ban aside for them (fuling-waterway-red-line).
+    "fuling-red-line": ("prohibited", BUILD - {"waterway_engineering"}),
     "fuling-ecological-space-off-function": ("prohibited", INDUSTRY | PARKS | {"real_estate", "tailings_pond"}),
     "fuling-ecological-space": ("restricted", BUILD),
     "fuling-protected-area": ("notice", BUILD),
@@ -69,10 +71,29 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "fuling-water-source": ("notice", BUILD),
     "fuling-mine-restoration-site": ("notice", BUILD),
     "fuling-drawdown-zone": ("notice", BUILD),
+    "fuling-red-line-agriculture": ("notice", AGRI),  # 红线内已有的农业用地建立逐步退出机制
+    "fuling-control-unit": ("notice", BUILD),  # 实施“三线一单”生态环境分区管控
+    "fuling-basic-farmland": ("notice", BUILD),  # 落实…基本农田…空间管控边界
+    "fuling-outside-urban-boundary": ("notice", PARKS | {"real_estate"}),  # 城镇开发 outside its boundary
+    "fuling-forest-land": ("restricted", BUILD),  # 严格林地利用管理
+    "fuling-yangtze-shoreline-zoning": ("restricted", BUILD),  # 强化分区管理与用途管制
+    "fuling-shoreline-port-wharf": ("restricted", {"port_wharf"}),  # 禁止…违规建设港口码头 (the unlawful only)
+    "fuling-district-coal-boiler-10t": ("prohibited", {"coal_boiler_10t"}),  # 全面淘汰10蒸吨/小时及以下
+    "fuling-small-hydropower": ("restricted", {"small_hydropower"}),  # 严控小水电开发
+    "fuling-restaurant-residential": ("prohibited", {"restaurant"}),  # 禁止在居民住宅楼…餐饮服务项目
+    # 巩固高污染燃料禁燃区: what burns high-pollution fuel (the coal boilers).
+    "fuling-fuel-ban-zone": ("prohibited", {"coal_fired_boiler", "small_coal_boiler", "coal_boiler_10t"}),
+    "fuling-livestock-no-farming": ("prohibited", {"livestock_farm"}),  # a 禁养区 carries the national ban
+    "fuling-livestock-limited": ("restricted", {"livestock_farm"}),
+    "fuling-contaminated-site": ("restricted", BUILD),  # 实施建设用地准入管理
+    "fuling-built-up-noisy-industry": ("restricted", NOISY),  # 关停、搬迁、治理…噪声污染严重企业
+    "fuling-heavy-metal-sensitive-site": ("prohibited", HEAVY_METAL),  # 生态环境敏感区 (居住、医疗、文教)
+    "fuling-heavy-metal-basic-farmland": ("prohibited", HEAVY_METAL),  # 生态环境敏感区 (永久基本农田)
     # 万盛
     "wansheng-red-line": ("prohibited", BUILD | AGRI),
     "wansheng-heishan-nature-reserve": ("notice", BUILD),
-    "wansheng-heishan-shilin-scenic-area": ("restricted", BUILD),
+    "wansheng-urban-mountain-control": ("notice", BUILD),  # 城区周边山体控制范围管理措施
+    "wansheng-heishan-shilin-scenic-area": ("restricted", BUILD),  # core zone only (核心景点)
     "wansheng-nature-park-tourism-layout": ("notice", TOURISM),
     "wansheng-guanba-water-polluting-industry": ("restricted", WATER),
     "wansheng-qingnian-cluster-access": ("notice", INDUSTRY),
@@ -81,53 +102,119 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "wansheng-ecological-space": ("notice", BUILD),
     "wansheng-planned-water-source": ("notice", BUILD),
     "wansheng-mine-restoration-site": ("notice", BUILD),
+    "wansheng-power-lines-sensitive-sites": ("notice", {"power_transmission"}),  # 户外变电工程及架空线路
+    "wansheng-livestock-no-farming-zone": ("prohibited", {"livestock_farm"}),  # 关闭26家禁养区养殖场
+    "wansheng-livestock-limited-zone": ("restricted", {"livestock_farm"}),
+    "wansheng-contaminated-site": ("restricted", BUILD),  # 拟纳入开发的污染地块需经土壤环境调查评估
+    # 高污染燃料禁燃区: whatever burns high-pollution fuel (the coal-fired boilers).
+    "wansheng-fuel-ban-zone": ("prohibited", {"coal_fired_boiler", "small_coal_boiler", "coal_boiler_10t"}),
+    "wansheng-basic-farmland": ("restricted", BUILD | {"aquaculture"}),  # 三条控制线: 永久基本农田 (no fish ponds)
+    # 三条控制线: outside the 城镇开发边界, no concentrated urban building and no new parks.
+    "wansheng-outside-urban-boundary": ("restricted", PARKS | {"real_estate"}),
+    "wansheng-control-unit": ("notice", BUILD),  # 三线一单 … 项目准入
+    "wansheng-coal-subsidence-area": ("notice", BUILD),  # 采煤沉陷区 搬迁安置、地灾治理
+    "wansheng-outside-parks-industrial": ("notice", INDUSTRY),  # 推进分散企业向工业园区集聚
     # 渝北
     "yubei-yangtze-1km-chemical": ("prohibited", CHEMICAL),
-    "yubei-greenbelt-urban-50m": ("restricted", BUILD),
+    "yubei-greenbelt-urban-50m": ("restricted", BUILD),  # 长江 only
     "yubei-greenbelt-rural-100m": ("restricted", BUILD),
     "yubei-simountain-real-estate": ("prohibited", {"real_estate"}),
     "yubei-simountain-project-access": ("restricted", BUILD),
     "yubei-outside-parks-industrial": ("prohibited", INDUSTRY),
+    "yubei-control-unit": ("notice", BUILD),  # 三线一单 … 项目准入
+    "yubei-control-unit-priority": ("restricted", BUILD),  # 严格落实环境分类管控要求 (优先保护单元)
+    # 涉气企业: polluting industry and whatever burns high-pollution fuel.
+    "yubei-control-unit-air": ("notice", POLLUTING | {"coal_fired_boiler", "small_coal_boiler", "coal_boiler_10t"}),
     "yubei-noise-class1-industry": ("prohibited", NOISY),
     "yubei-noise-class2-industry": ("restricted", NOISY),
+    "yubei-industrial-park-high-noise": ("prohibited", NOISY),  # 禁止高噪声污染项目入园区 (condition quoted)
+    "yubei-built-up-noisy-industry": ("restricted", NOISY),  # 关停、搬迁、治理建成区内的噪声污染严重企业
     "yubei-noise-sensitive-processing": ("prohibited", PROCESSING),
     "yubei-sensitive-site-entertainment": ("prohibited", ENTERTAINMENT),
+    "yubei-residential-restaurant": ("prohibited", {"restaurant"}),  # 居民住宅楼 … 餐饮服务项目
     "yubei-heavy-metal-red-line": ("prohibited", HEAVY_METAL),
     "yubei-heavy-metal-protected-area": ("prohibited", HEAVY_METAL),
     "yubei-heavy-metal-water-source": ("prohibited", HEAVY_METAL),
-    "yubei-heavy-metal-settlement": ("prohibited", HEAVY_METAL),
+    "yubei-heavy-metal-settlement": ("prohibited", HEAVY_METAL),  # 人口聚集区: built-up areas and clusters
+    "yubei-heavy-metal-sensitive-site": ("prohibited", HEAVY_METAL),  # 生态环境敏感区 (居住、医疗、文教)
+    "yubei-heavy-metal-basic-farmland": ("prohibited", HEAVY_METAL),  # 生态环境敏感区 (永久基本农田)
     "yubei-red-line": ("prohibited", BUILD),
+    "yubei-ecological-space": ("notice", BUILD),  # 逐步退出与生态保护无关的违规违法建设用地
+    "yubei-forest-land": ("notice", BUILD | AGRI),  # 加强林地用途管制 (building land or farmland)
     "yubei-forest-park-tourism-layout": ("notice", TOURISM),
     "yubei-protected-area": ("notice", BUILD),
     "yubei-mine-restoration-site": ("notice", BUILD),
+    "yubei-cross-border-basin-polluting-industry": ("prohibited", POLLUTING),  # 严禁发展高风险、高污染产业
+    "yubei-fireworks-zone": ("prohibited", {"fireworks_business"}),  # 禁放区内禁止生产、储存、销售烟花爆竹
+    "yubei-fuel-ban-zone": ("prohibited", {"coal_fired_boiler", "small_coal_boiler", "coal_boiler_10t"}),
+    "yubei-livestock-no-farming-zone": ("prohibited", {"livestock_farm"}),  # 严格执行畜禽养殖分区管理规定 (禁养区)
+    "yubei-livestock-limited-zone": ("restricted", {"livestock_farm"}),
+    "yubei-contaminated-site": ("restricted", BUILD),  # 落实建设用地质量分类管理
+    "yubei-basic-farmland": ("notice", BUILD),  # 以永久基本农田保护为重点
+    "yubei-water-source": ("notice", BUILD),  # 饮用水源地生态环境管理长效机制
     # 武隆
     "wulong-wu-river-1km": ("prohibited", POLLUTING),
     "wulong-wu-river-5km-industrial-park": ("prohibited", PARKS),
     "wulong-wu-river-1km-risk-survey": ("notice", INDUSTRY | PARKS),
     "wulong-red-line": ("prohibited", BUILD | AGRI),
-    "wulong-ecological-space": ("restricted", BUILD),
+    # 从严控制生态空间转为城镇空间和农业空间: building and new farming.
+    "wulong-ecological-space": ("restricted", BUILD | AGRI),
+    # 一切可能造成水土流失的生产建设活动 (崩塌、滑坡危险区; 泥石流易发区).
     "wulong-geohazard-zone": ("prohibited", BUILD),
+    "wulong-geohazard-debris-flow": ("prohibited", BUILD),
     "wulong-noise-sensitive-processing": ("prohibited", PROCESSING),
     "wulong-sensitive-site-entertainment": ("prohibited", ENTERTAINMENT),
     "wulong-protected-area-tourism": ("restricted", TOURISM),
+    "wulong-fragile-area-tourism": ("restricted", TOURISM),  # 生态脆弱区: 对旅游项目实施类型限制
     "wulong-nature-park-tourism-layout": ("notice", TOURISM),
     "wulong-mine-restoration-site": ("notice", BUILD),
+    # 畜禽养殖分区管理规定: 禁养区 bans livestock farms, 限养区 caps them (畜禽 only; aquaculture
+    # follows a separate 养殖水域滩涂规划).
+    "wulong-livestock-no-farming": ("prohibited", {"livestock_farm"}),
+    "wulong-livestock-limited": ("restricted", {"livestock_farm"}),
+    # 高污染燃料禁燃区: what burns high-pollution fuel (coal-fired boilers of every size).
+    "wulong-fuel-ban-zone": ("prohibited", {"coal_fired_boiler", "small_coal_boiler", "coal_boiler_10t"}),
+    # 三线一单 in 项目准入: every project; priority units restricted for development.
+    "wulong-control-unit": ("notice", BUILD),
+    "wulong-control-unit-priority": ("restricted", BUILD),
+    # 永久基本农田: no building, no fish ponds; 城镇开发边界外: no housing estates, no new parks.
+    "wulong-basic-farmland": ("restricted", BUILD | {"aquaculture"}),
+    "wulong-outside-urban-boundary": ("restricted", {"real_estate"} | PARKS),
+    "wulong-water-source": ("notice", BUILD),
+    "wulong-contaminated-site": ("restricted", BUILD),
     # 巫溪
-    "wuxi-tributaries-1km": ("restricted", BUILD),
-    "wuxi-tributaries-5km": ("restricted", BUILD),
+    # The 「1公里」 line is the polluting-industry line, the 「5公里」 line the new-park line (Wulong's
+    # plan defines the pair); housing, roads and tourism are not bound.
+    "wuxi-tributaries-1km": ("restricted", POLLUTING),
+    "wuxi-tributaries-5km": ("restricted", PARKS),
     "wuxi-tailings-key-rivers-3km": ("prohibited", TAILINGS),
     "wuxi-tailings-important-tributaries-1km": ("prohibited", TAILINGS),
     "wuxi-tailings-downstream-1km": ("prohibited", BUILD),
     "wuxi-red-line": ("prohibited", BUILD),
+    "wuxi-red-line-farmland-exit": ("notice", AGRI),  # 红线内已有的农业用地建立逐步退出机制
     "wuxi-protected-area": ("restricted", BUILD),
-    "wuxi-ecological-space": ("restricted", BUILD),
+    "wuxi-ecological-space": ("restricted", BUILD | AGRI),
+    "wuxi-basic-farmland": ("restricted", BUILD | {"aquaculture"}),
+    "wuxi-outside-urban-boundary": ("restricted", {"real_estate"} | PARKS),
+    # 严格限制林地转为建设用地，严格限制林地转为其他农用地.
+    "wuxi-forest-land": ("restricted", BUILD | AGRI),
+    "wuxi-contaminated-site": ("restricted", BUILD),
     "wuxi-school-hospital-200m-entertainment": ("prohibited", ENTERTAINMENT),
     "wuxi-sensitive-buildings-entertainment": ("prohibited", ENTERTAINMENT),
     "wuxi-drawdown-zone-livestock": ("prohibited", {"livestock_farm"}),
+    # 畜禽养殖和水产养殖禁养区、限养区.
+    "wuxi-livestock-no-farming": ("prohibited", {"livestock_farm", "aquaculture"}),
+    "wuxi-livestock-limited": ("restricted", {"livestock_farm", "aquaculture"}),
     "wuxi-water-source-first-zone-planting": ("prohibited", {"planting"}),
+    "wuxi-water-source": ("notice", BUILD),
+    "wuxi-fuel-ban-zone": ("prohibited", {"coal_fired_boiler", "small_coal_boiler", "coal_boiler_10t"}),
     "wuxi-noise-sensitive-industry": ("prohibited", NOISY),
+    # 关停、搬迁、治理城市建成区内的噪声污染严重企业.
+    "wuxi-built-up-noisy-industry": ("restricted", NOISY),
     "wuxi-industrial-park-risk-layout": ("notice", POLLUTING),
     "wuxi-mine-restoration-site": ("notice", BUILD),
+    "wuxi-control-unit": ("notice", BUILD),
+    "wuxi-control-unit-priority": ("restricted", BUILD),
 }
 
 # Rules that name a characteristic no concrete type implies: a planner sends it beside the

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import shapely
 
-from scenes import CATALOG, LAT0, LON0, offset_site as _offset_site, scene as _scene
+from scenes import CATALOG, LAT0, LON0, inside_site, offset_site as _offset_site, scene as _scene
 def _finding(ev, rule):
     return next((f for f in ev.findings if f.rule.id == rule.id), None)
 
@@ -40,8 +40,9 @@ def test_rule_inside_and_outside_its_zone(rule):
         if zd.downstream_sector:  # as near, but upstream: not in a downstream-only zone
             outsides.append(_offset_site(rule, 0.6 * zd.buffer_m, 0.0)[0])
     else:
-        inside, expected = shapely.Point(LON0 + 0.003, LAT0 + 0.002), 0.0
-        outsides = [shapely.Point(LON0 + 0.1, LAT0 + 0.1)]
+        inside, expected = inside_site(rule), 0.0
+        # A district-wide zone is the whole jurisdiction: outside is beyond the district.
+        outsides = [shapely.Point(LON0 + (0.7 if zd.kind == "district" else 0.1), LAT0 + 0.1)]
 
     ev = engine.evaluate(inside, _bound_type(rule))
     f = _finding(ev, rule)

@@ -134,7 +134,7 @@ class Engine:
             zone_ids = self._exact(site, zone_ids)
             findings = self._findings(site, zone_ids)
         applicable, conditional = self._partition(findings, project_type)
-        applicable, superseded = self._apply_overrides(applicable)
+        applicable, superseded = self._apply_overrides(applicable, project_type)
         dim = shapely.get_dimensions(site)
         verdict = strictest(f.rule.effect for f in applicable)
         if not coverage.covered:
@@ -202,13 +202,26 @@ class Engine:
                 best[rule_idx] = f
         return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
 
-    @staticmethod
-    def _apply_overrides(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
-        overridden = {o for f in findings for o in f.rule.overrides}
-        if not overridden:
+    def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):
+        """A specific rule sets a general one aside only for the project types it binds itself.
+        Asked about no type, every rule is reported and none is set aside (a red-line ban must not
+        hide behind the waterway-works limit when the project is unknown); asked about several
+        types, the general rule stays if it binds one of them that the specific rule does not."""
+        if project_type is None or not any(f.rule.overrides for f in findings):
             return findings, []
-        return ([f for f in findings if f.rule.id not in overridden],
-                [f for f in findings if f.rule.id in overridden])
+        by_id = {f.rule.id: f for f in findings}
+        set_aside: set[str] = set()
+        for f in findings:
+            for o in f.rule.overrides:
+                general = by_id.get(o)
+                if general is None:
+                    continue
+                specific = [g.rule for g in findings if o in g.rule.overrides]
+                if all(any(self.catalog.applies(s, t) for s in specific)
+                       for t in project_type if self.catalog.applies(general.rule, t)):
+                    set_aside.add(o)
+        return ([f for f in findings if f.rule.id not in set_aside],
+                [f for f in findings if f.rule.id in set_aside])
 
     def _partition(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None:
