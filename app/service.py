@@ -3,19 +3,46 @@
 Data flows one way: the store's current layer versions are compiled with the catalog into
 one ZoneIndex; a request reads one immutable Snapshot, so it always sees one consistent data
 version (layer writes, which will swap the snapshot, are not part of this version).
+
+Compiling reads every layer and builds every zone (seconds); the result depends only on the
+data version, so it is cached in ``<data_dir>/cache/zones-<data_version>.pickle``. The data
+version is computed from the store catalog (each layer version's content digest) and the rule
+catalog's digest without reading any layer file, so a warm start reads one small file. The
+cache is the process's own derived data in the user's data directory; a file that cannot be
+read or was written by other zoning code is ignored and rebuilt, never trusted blindly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import pickle
+import sys
+import time
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
-from ecozone.layers.demo import load_demo_layers
+import numpy as np
+import shapely
+
 from ecozone.layers.store import EmbeddedStore, LayerInfo, LayerStore
 from ecozone.settings import Settings
-from ecozone.zoning.catalog import Catalog, load_catalog
+from ecozone.layers import kinds as _kinds_module
+from ecozone.zoning import catalog as _catalog_module
+from ecozone.zoning import index as _index_module
+from ecozone.zoning import metric as _metric_module
+from ecozone.zoning.catalog import Catalog, Rule, load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
+
+CACHE_FORMAT = 1
+_CACHE_PREFIX = "zones-"
+_CATALOG_PREFIX = "catalog-"
+_CACHE_SUFFIX = ".pickle"
+_STALE_TMP_S = 600
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,24 +61,228 @@ def open_store(settings: Settings) -> LayerStore:
     return EmbeddedStore(settings.data_dir)
 
 
+def compiled_layers(store: LayerStore) -> list[LayerInfo]:
+    """The layers a ZoneIndex is compiled from (rasters are not zoned)."""
+    return [i for i in store.list_layers() if i.kind != "raster"]
+
+
+def data_version(infos: list[LayerInfo], catalog: Catalog) -> str:
+    """Content, not history: the same layers and rules give the same version on any install.
+    Built from the store catalog's per-version digests, so no layer file is read."""
+    stamp = "|".join(f"{i.id}:{i.kind}:{i.sha256}" for i in infos) + "|rules:" + catalog.digest
+    return hashlib.sha256(stamp.encode()).hexdigest()[:16]
+
+
+def _code_stamp() -> str:
+    """What else a compiled index depends on: the zoning code that built it and the geometry
+    libraries. A cache written by other code is a miss, not a wrong answer."""
+    import pyproj
+
+    h = hashlib.sha256(f"{CACHE_FORMAT}|{shapely.__version__}|{np.__version__}|{pyproj.__version__}|"
+                       f"{pyproj.proj_version_str}|{sys.version_info[:2]}".encode())
+    for module in (_index_module, _metric_module, _catalog_module, _kinds_module):
+        try:
+            h.update(Path(module.__file__).read_bytes())
+        except (OSError, TypeError):
+            h.update(b"?")
+    return h.hexdigest()[:16]
+
+
+def _catalog_stamp() -> str:
+    """What the rule catalog is parsed from: every YAML file of the zoning package (plans,
+    project types, national rules), the code that parses and validates them, and pydantic."""
+    import pydantic
+
+    h = hashlib.sha256(f"{CACHE_FORMAT}|{pydantic.VERSION}|{sys.version_info[:2]}".encode())
+    root = Path(_catalog_module.__file__).parent
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for module in (_catalog_module, _kinds_module):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_catalog_cached(cache_dir: str | os.PathLike) -> Catalog:
+    """load_catalog(), kept as a pickle in cache_dir keyed by _catalog_stamp(): parsing and
+    validating the rule files is a tenth of a second, a fifth of a warm CLI call."""
+    directory = Path(cache_dir)
+    try:
+        stamp = _catalog_stamp()
+    except OSError:  # package files not on disk (a zip install): parse every time
+        return load_catalog()
+    path = directory / f"{_CATALOG_PREFIX}{stamp}{_CACHE_SUFFIX}"
+    try:
+        with open(path, "rb") as fh:
+            payload = pickle.load(fh)
+        if isinstance(payload, dict) and payload.get("stamp") == stamp and isinstance(payload.get("catalog"), Catalog):
+            return payload["catalog"]
+    except FileNotFoundError:
+        pass
+    except Exception as e:  # corrupt or foreign: parse again and overwrite
+        log.warning("ignoring unreadable catalog cache %s (%s: %s); rebuilding", path, type(e).__name__, e)
+    catalog = load_catalog()
+    catalog.digest  # noqa: B018 — computed now, so that it is stored with the catalog
+    if _atomic_pickle(path, {"stamp": stamp, "catalog": catalog}, pickle.Pickler):
+        _sweep(directory, _CATALOG_PREFIX, keep=path)
+    return catalog
+
+
+def _atomic_pickle(path: Path, payload, pickler_factory) -> bool:
+    """Write under a temporary name, fsync, os.replace. Failing (read-only data dir, full disk)
+    only costs speed, so it is logged, not raised."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            pickler_factory(fh).dump(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return True
+    except Exception as e:
+        tmp.unlink(missing_ok=True)
+        log.warning("could not write cache %s (%s: %s)", path, type(e).__name__, e)
+        return False
+
+
+def _sweep(directory: Path, prefix: str, keep: Path) -> None:
+    """Remove other versions' cache files, and temporary files left by an interrupted write
+    (only old ones: another process may be writing its own right now)."""
+    now = time.time()
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for other in entries:
+        name = other.name
+        try:
+            if name.startswith(prefix) and name.endswith(_CACHE_SUFFIX) and other != keep:
+                other.unlink(missing_ok=True)
+            elif name.startswith("." + prefix) and name.endswith(".tmp") and now - other.stat().st_mtime > _STALE_TMP_S:
+                other.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+class ZoneCache:
+    """``<dir>/zones-<data_version>.pickle``: one compiled ZoneIndex per data version.
+
+    The rule catalog is not stored: the index's references to the catalog, its project types
+    and its rules are written as tokens and bound to the current catalog when read (the data
+    version includes the catalog digest, so they are the same rules)."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+
+    def path(self, version: str) -> Path:
+        return self.dir / f"{_CACHE_PREFIX}{version}{_CACHE_SUFFIX}"
+
+    def load(self, version: str, catalog: Catalog) -> ZoneIndex | None:
+        path = self.path(version)
+        try:
+            with open(path, "rb") as fh:
+                payload = _CatalogUnpickler(fh, catalog).load()
+            if not (
+                isinstance(payload, dict)
+                and payload.get("format") == CACHE_FORMAT
+                and payload.get("code") == _code_stamp()
+                and payload.get("data_version") == version
+                and isinstance(payload.get("index"), ZoneIndex)
+            ):
+                return None
+            index = payload["index"]
+            # Pickled geometries come back unprepared; prepare what was prepared when written.
+            for name in payload.get("prepared", ()):
+                shapely.prepare(getattr(index, name))
+            return index
+        except FileNotFoundError:
+            return None
+        except Exception as e:  # corrupt, truncated, other pickle: rebuild, never fatal
+            log.warning("ignoring unreadable zone cache %s (%s: %s); rebuilding", path, type(e).__name__, e)
+            return None
+
+    def store(self, version: str, catalog: Catalog, index: ZoneIndex) -> Path | None:
+        """Write atomically (temporary name, then os.replace), then remove other versions'
+        files. Failing to write (read-only data dir, full disk) only costs speed."""
+        path = self.path(version)
+        prepared = [
+            name for name, value in vars(index).items()
+            if isinstance(value, np.ndarray) and value.dtype == object and value.size
+            and isinstance(value.flat[0], shapely.Geometry) and bool(np.all(shapely.is_prepared(value)))
+        ]
+        payload = {"format": CACHE_FORMAT, "code": _code_stamp(), "data_version": version,
+                   "prepared": prepared, "index": index}
+        if not _atomic_pickle(path, payload, lambda fh: _CatalogPickler(fh, catalog)):
+            return None
+        _sweep(self.dir, _CACHE_PREFIX, keep=path)
+        return path
+
+
+def _catalog_tokens(catalog: Catalog) -> dict[int, tuple]:
+    tokens: dict[int, tuple] = {id(catalog): ("catalog",), id(catalog.project_types): ("project_types",)}
+    for i, rule in enumerate(catalog.rules):
+        tokens[id(rule)] = ("rule", i)
+    return tokens
+
+
+class _CatalogPickler(pickle.Pickler):
+    def __init__(self, fh, catalog: Catalog):
+        super().__init__(fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._tokens = _catalog_tokens(catalog)
+
+    def persistent_id(self, obj):
+        if isinstance(obj, (Catalog, Rule)) or obj is not None and id(obj) in self._tokens:
+            token = self._tokens.get(id(obj))
+            if token is None:
+                raise pickle.PicklingError(f"index refers to a {type(obj).__name__} outside the catalog")
+            return token
+        return None
+
+
+class _CatalogUnpickler(pickle.Unpickler):
+    def __init__(self, fh, catalog: Catalog):
+        super().__init__(fh)
+        self._catalog = catalog
+
+    def persistent_load(self, token):
+        match token:
+            case ("catalog",):
+                return self._catalog
+            case ("project_types",):
+                return self._catalog.project_types
+            case ("rule", int(i)) if 0 <= i < len(self._catalog.rules):
+                return self._catalog.rules[i]
+        raise pickle.UnpicklingError(f"unknown catalog reference {token!r}")
+
+
 class Service:
-    def __init__(self, store: LayerStore, catalog: Catalog | None = None):
+    def __init__(self, store: LayerStore, catalog: Catalog | None = None, cache_dir: str | os.PathLike | None = None):
         self.store = store
         self.catalog = catalog or load_catalog()
+        self.cache = ZoneCache(cache_dir) if cache_dir is not None else None
+        self.from_cache = False  # whether the current snapshot's zones were read from the cache
         self.snapshot: Snapshot = self._compile()
 
     @classmethod
     def open(cls, settings: Settings) -> "Service":
-        """Open the configured store; a fresh, empty one gets the demo layers."""
+        """Open the configured store; a fresh, empty one gets the demo layers. Compiled zones
+        are cached in <data_dir>/cache."""
         store = open_store(settings)
         if store.is_empty():
+            from ecozone.layers.demo import load_demo_layers
+
             load_demo_layers(store)
-        return cls(store)
+        cache_dir = Path(settings.data_dir) / "cache"
+        return cls(store, load_catalog_cached(cache_dir), cache_dir=cache_dir)
 
     def _compile(self) -> Snapshot:
-        infos = [i for i in self.store.list_layers() if i.kind != "raster"]
-        layers = [LayerFeatures(i.id, i.name, i.kind, self.store.read(i.id), i.version) for i in infos]
-        index = ZoneIndex(self.catalog, layers)
-        # Content, not history: the same layers and rules give the same version on any install.
-        stamp = "|".join(f"{i.id}:{i.kind}:{i.sha256}" for i in infos) + "|rules:" + self.catalog.digest
-        return Snapshot(Engine(index), infos, hashlib.sha256(stamp.encode()).hexdigest()[:16])
+        infos = compiled_layers(self.store)
+        version = data_version(infos, self.catalog)
+        index = self.cache.load(version, self.catalog) if self.cache is not None else None
+        self.from_cache = index is not None
+        if index is None:
+            layers = [LayerFeatures(i.id, i.name, i.kind, self.store.read(i.id), i.version) for i in infos]
+            index = ZoneIndex(self.catalog, layers)
+            if self.cache is not None:
+                self.cache.store(version, self.catalog, index)
+        return Snapshot(Engine(index), infos, version)

@@ -18,13 +18,14 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import geopandas as gpd
-import pyogrio
 import shapely
 
 from ecozone.layers.errors import InputError, NotFound
+
+if TYPE_CHECKING:  # geopandas and pyogrio are imported where files are read or written
+    import geopandas as gpd
 
 LAYER_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -182,6 +183,8 @@ class EmbeddedStore:
                     f"图层 {layer_id} 没有版本 {version}", f"Layer {layer_id!r} has no version {version}",
                     field="version", value=version,
                 )
+            import pyogrio
+
             frame = pyogrio.read_dataframe(self.root / row["file"])
             self._frames[key] = frame.to_crs(4326) if frame.crs is not None and frame.crs.to_epsg() != 4326 else frame
         return self._frames[key]
@@ -194,6 +197,8 @@ class EmbeddedStore:
                 f"Layer id must be a slug (a-z0-9_-, starting with a letter, at most 64): {layer_id!r}",
                 field="id", value=layer_id,
             )
+        import pyogrio
+
         frame = frame.to_crs(4326) if frame.crs is not None else frame.set_crs(4326)
         with self._lock:
             with self._connect() as db:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -144,6 +145,19 @@ def test_exit_code_not_covered(warm_dir):
     assert answer["verdict"] == "not_covered"
 
 
+def test_a_warm_check_imports_no_heavy_library(warm_dir, wu_river_site):
+    """The warm path reads the cache: no layer file, so no geopandas/pyogrio/pandas, and no
+    web stack. (What keeps `ecozone check` fast; the times themselves are in the README.)"""
+    lon, lat, _ = wu_river_site(500)
+    probe = ("import sys\nfrom ecozone.cli import main\ntry:\n    main()\nfinally:\n"
+             "    print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'geopandas', 'pyogrio', 'pandas', "
+             "'fastapi', 'uvicorn', 'starlette'}), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe, "check", "--lon", str(lon), "--lat", str(lat), "--json"],
+                         env=_env(warm_dir), capture_output=True, text=True, timeout=300)
+    assert out.returncode in EXIT.values() and json.loads(out.stdout)["findings"], out.stderr
+    assert "LOADED []" in out.stderr, out.stderr
+
+
 # --- several project types, Chinese names ----------------------------------------------------
 def test_several_and_chinese_project_types(warm_dir, wu_river_site, client):
     lon, lat, _ = wu_river_site(500)
@@ -214,6 +228,12 @@ def test_geometry_kml_written_by_gdal(warm_dir, polygon_answer, tmp_path):
     assert code == EXIT["prohibited"], err
     assert _rules(answer) == _rules(expected)
     assert answer["site"]["area_m2"] == pytest.approx(expected["site"]["area_m2"], rel=1e-4)
+    kmz = tmp_path / "site.kmz"  # the same KML zipped, as Google Earth / 奥维 export it
+    with zipfile.ZipFile(kmz, "w") as z:
+        z.write(path, "doc.kml")
+    code, zipped, err = check_json(warm_dir, "--geometry", str(kmz), "-t", "heavy_chemical")
+    assert code == EXIT["prohibited"], err
+    assert zipped["findings"] == answer["findings"]
 
 
 def test_geometry_crs_applies_to_the_file(warm_dir, wu_river_site, tmp_path):
@@ -284,27 +304,32 @@ def test_second_call_reuses_the_cache(tmp_path, wu_river_site):
     assert cache.stat().st_mtime_ns == mtime and cache_files(data) == [cache]
 
 
-@pytest.mark.parametrize("garbage", [b"", b"not a pickle at all", b"\x80\x05\x95truncated"])
-def test_a_corrupt_cache_is_rebuilt(warm_dir, tmp_path, wu_river_site, catalog, garbage):
+@pytest.mark.parametrize("damage", ["noise", "truncated"])
+def test_a_corrupt_cache_is_rebuilt(warm_dir, tmp_path, wu_river_site, catalog, damage):
     data = tmp_path / "data"
     shutil.copytree(warm_dir, data)
-    [cache] = cache_files(data)
-    cache.write_bytes(garbage)
     lon, lat, _ = wu_river_site(500)
-    code, answer, err = check_json(data, "--lon", str(lon), "--lat", str(lat), "-t", "heavy_chemical")
+    args = ("--lon", str(lon), "--lat", str(lat), "-t", "heavy_chemical")
+    check_json(data, *args)  # the cache for the current rules
+    [cache] = cache_files(data)
+    good = cache.read_bytes()
+    garbage = b"not a pickle at all" if damage == "noise" else good[: len(good) // 2]  # a write cut short
+    cache.write_bytes(garbage)
+    code, answer, err = check_json(data, *args)
     assert code == EXIT["prohibited"], err
     assert answer["verdict"] == "prohibited" and "Traceback" not in err
-    assert cache_files(data) == [cache] and cache.read_bytes() != garbage
+    assert cache_files(data) == [data / "cache" / f"zones-{answer['data_version']}.pickle"] == [cache]
+    assert cache.read_bytes() != garbage
     assert ZoneCache(data / "cache").load(answer["data_version"], catalog) is not None  # rewritten, readable
 
 
-def test_cache_answers_equal_a_fresh_compile(demo_store, catalog, tmp_path, wu_river_site):
+def test_cache_answers_equal_a_fresh_compile(demo_store, demo_service, catalog, tmp_path, wu_river_site):
     """In process: a Service reading the cache answers exactly as one that compiled."""
     settings = Settings(data_dir=tmp_path)
     stale = tmp_path / "cache" / "zones-0000000000000000.pickle"  # another data version's file
     stale.parent.mkdir()
     stale.write_bytes(b"old")
-    fresh = Service(demo_store, catalog)
+    fresh = demo_service  # compiled, no cache
     writer = Service(demo_store, catalog, cache_dir=tmp_path / "cache")
     assert not writer.from_cache and not stale.exists()  # writing one version removes the others
     reader = Service(demo_store, catalog, cache_dir=tmp_path / "cache")
@@ -384,4 +409,4 @@ def test_serve_on_a_taken_port_says_so(tmp_path):
         out = run(tmp_path / "data", "serve", "--port", str(port))
     assert out.returncode == EXIT["bad_input"], out.stdout + out.stderr
     assert f"端口 {port} 已被占用" in out.stderr and f"Port {port} is already in use" in out.stderr
-    assert "ecozone serve --port" in out.stderr and "Traceback" not in out.stderr
+    assert "port_unavailable" in out.stderr and "ecozone serve --port" in out.stderr and "Traceback" not in out.stderr

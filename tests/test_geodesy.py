@@ -88,3 +88,19 @@ def test_engine_overlap_area_matches_geodesic(catalog):
     assert abs(finding.overlap_area_m2 / abs(inside) - 1) < TOL
     assert abs(finding.overlap_ratio - abs(inside) / abs(total)) < TOL
     assert ev.verdict == "prohibited"
+
+
+def test_the_metric_pipeline_is_epsg_4545():
+    """zoning.metric writes EPSG:4545 out as a PROJ pipeline (fast to build); it must give what
+    PROJ's own EPSG:4326 → EPSG:4545 operation gives, to the millimetre, across Chongqing."""
+    from pyproj import Transformer
+
+    from ecozone.zoning.metric import to_lonlat, to_metric
+
+    lon, lat = np.meshgrid(np.linspace(105.2, 110.2, 21), np.linspace(28.1, 32.2, 17))
+    pts = shapely.points(lon.ravel(), lat.ravel())
+    ours = shapely.get_coordinates(to_metric(pts))
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:4545", always_xy=True).transform(lon.ravel(), lat.ravel())
+    assert np.abs(ours - np.column_stack([x, y])).max() < 1e-3
+    back = shapely.get_coordinates(to_lonlat(shapely.points(ours)))
+    assert np.abs(back - np.column_stack([lon.ravel(), lat.ravel()])).max() < 1e-9
