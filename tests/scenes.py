@@ -46,17 +46,10 @@ def feature_geometry(rule):
 
 
 def scene(rule, code: str | None = None) -> Engine:
-    district = gpd.GeoDataFrame(
-        {"feature_id": ["d"], "code": [code or rule.jurisdiction], "name": ["测试辖区"]},
-        geometry=[shapely.box(LON0 - 0.5, LAT0 - 0.5, LON0 + 0.5, LAT0 + 0.5)], crs=4326,
-    )
+    code = code or rule.jurisdiction
     if rule.zone.kind == "district":  # a district-wide rule: its zone is the jurisdiction itself
-        return Engine(ZoneIndex(CATALOG, [LayerFeatures("districts", "districts", "district", district)]))
-    feature = gpd.GeoDataFrame([attributes(rule)], geometry=[feature_geometry(rule)], crs=4326)
-    return Engine(ZoneIndex(CATALOG, [
-        LayerFeatures("districts", "districts", "district", district),
-        LayerFeatures("layer", "layer", rule.zone.kind, feature),
-    ]))
+        return engine_with(code, "district", [], [])
+    return engine_with(code, rule.zone.kind, [attributes(rule)], [feature_geometry(rule)])
 
 
 def offset_site(rule, metres_from_edge: float, azimuth: float):
@@ -91,3 +84,19 @@ def inside_site(rule) -> shapely.Geometry:
     if zd.kind == "river":  # an unbuffered river zone is the water itself: a site on the centreline
         return shapely.Point(LON0 + 0.003, LAT0)
     return shapely.Point(LON0 + 0.003, LAT0 + 0.002)
+
+
+def engine_with(code: str, kind: str, rows: list[dict], geoms: list) -> Engine:
+    """A district with jurisdiction `code` (a 1° box around LON0, LAT0) and features of one layer
+    kind with the given attributes and geometries (none: the district alone)."""
+    district = gpd.GeoDataFrame({"feature_id": ["d"], "code": [code], "name": ["测试辖区"]},
+                                geometry=[shapely.box(LON0 - 0.5, LAT0 - 0.5, LON0 + 0.5, LAT0 + 0.5)], crs=4326)
+    layers = [LayerFeatures("districts", "districts", "district", district)]
+    if rows:
+        frame = gpd.GeoDataFrame([{"feature_id": f"f{i}", **r} for i, r in enumerate(rows)], geometry=geoms, crs=4326)
+        layers.append(LayerFeatures("layer", "layer", kind, frame))
+    return Engine(ZoneIndex(CATALOG, layers))
+
+
+def rule_ids(ev) -> set[str]:
+    return {f.rule.id for f in ev.findings}
