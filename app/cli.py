@@ -79,6 +79,7 @@ def _usage_error(zh: str, en: str) -> typer.Exit:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind"),
     port: int = typer.Option(8000, help="Port"),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes (each follows the store's publishes)"),
 ) -> None:
     """Run the HTTP service on the configured store (a fresh data dir gets the demo layers)."""
     from ecozone.settings import Settings
@@ -89,21 +90,40 @@ def serve(
     import uvicorn
 
     from ecozone.main import create_app
+    from ecozone.service import Service
 
     data_dir = Path(settings.data_dir).expanduser().resolve()
-    console.print(f"ecozone: data in {data_dir} · 数据目录 {data_dir}", highlight=False, soft_wrap=True)
-    with console.status(f"Loading layers from {data_dir} and compiling zones…"):
-        application = create_app(settings)
-    service = application.state.service
+    where = "PostGIS" if settings.database_url else str(data_dir)
+    console.print(f"ecozone: data in {where} · 数据位于 {where}", highlight=False, soft_wrap=True)
+    with console.status(f"Loading layers from {where} and compiling zones…"):
+        service = _guard(lambda: Service.open(settings))  # also fills the zone cache the workers start from
     snap = service.snapshot
     console.print(
         f"ecozone: {len(snap.layers)} layers, {len(service.catalog.rules)} rules, "
         f"data_version {snap.data_version} (zones {'from cache' if service.from_cache else 'compiled'})"
-        f" — http://{host}:{port}/docs",
+        f" — {workers} worker{'s' if workers > 1 else ''} — http://{host}:{port}/docs",
         highlight=False, soft_wrap=True,
     )
-    config = uvicorn.Config(application, host=host, port=port, log_level="info")
-    uvicorn.Server(config).run(sockets=[sock])
+    if workers == 1:
+        config = uvicorn.Config(create_app(settings, service), host=host, port=port, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    service.store.close()
+    # Each worker builds its own app (and opens its own store connections) from the same
+    # settings, on the socket bound above; they learn of each other's publishes by polling.
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("ecozone.main:create_app", factory=True, host=host, port=port, workers=workers,
+                            log_level="info")
+    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+
+
+def _guard(fn):
+    """Run fn; bad input is a clear message and exit code 2, not a traceback."""
+    try:
+        return fn()
+    except InputError as e:
+        raise _input_error(e)
 
 
 def _port_error(zh: str, en: str) -> typer.Exit:
@@ -419,6 +439,13 @@ def _print_answer(a: dict, verdict: str) -> None:
             console.print(f"[bold]{f['rule_id']}[/] {f['message']['zh']}\n  《{f['citation']['document']}》"
                           f"{f['citation']['section']}：“{f['citation']['text']}”")
     console.print(f"data_version {a['data_version']}")
+
+
+from ecozone.cli_admin import demo_app, layers_app, token_app  # noqa: E402 — they use the helpers above
+
+app.add_typer(layers_app, name="layers")
+app.add_typer(token_app, name="token")
+app.add_typer(demo_app, name="demo")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ _HTTP_MESSAGES = {
     405: ("不支持该请求方法", "Method not allowed"),
     409: ("资源已存在", "Conflict"),
     413: ("请求体过大", "Request body too large"),
+    412: ("资源已被修改", "Precondition failed"),
     415: ("不支持的内容类型", "Unsupported media type"),
 }
 
@@ -36,7 +37,8 @@ def _where(loc) -> str:
 
 
 async def _input_error(request: Request, exc: InputError) -> JSONResponse:
-    return JSONResponse(error_body(exc.code, exc.zh, exc.en, exc.detail), status_code=exc.status)
+    return JSONResponse(error_body(exc.code, exc.zh, exc.en, exc.detail), status_code=exc.status,
+                        headers=getattr(exc, "headers", None))
 
 
 def _unknown_field(e: dict) -> JSONResponse:

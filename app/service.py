@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from ecozone.layers.store import EmbeddedStore, LayerInfo, LayerStore
+from ecozone.layers.store import EmbeddedStore, LayerInfo, LayerStore, StagedVersion
+from ecozone.layers.store import open_store as _open_store
 from ecozone.settings import Settings
 from ecozone.layers import kinds as _kinds_module
 from ecozone.zoning import catalog as _catalog_module
@@ -53,12 +55,7 @@ class Snapshot:
 
 
 def open_store(settings: Settings) -> LayerStore:
-    if settings.database_url:
-        raise RuntimeError(
-            "ECOZONE_DATABASE_URL is set, but the PostGIS store is not part of this version; "
-            "unset it to use the embedded store in ECOZONE_DATA_DIR."
-        )
-    return EmbeddedStore(settings.data_dir)
+    return _open_store(settings.data_dir, settings.database_url)
 
 
 def compiled_layers(store: LayerStore) -> list[LayerInfo]:
@@ -256,33 +253,115 @@ class _CatalogUnpickler(pickle.Unpickler):
 
 
 class Service:
+    """The store, the rule catalog and the current Snapshot, swapped in one assignment.
+
+    A request reads ``service.snapshot`` once and works on that object, so a publish that
+    swaps in a new one never changes an answer half-way. Writes go through ``publish`` /
+    ``rollback`` / ``delete``: the new state is compiled inside the store's write transaction
+    (``before_commit``), so a layer the engine cannot compile is never made current, and the
+    compiled zones are in the cache before any other worker learns of the change. Other
+    workers call ``refresh()`` (the app polls it) and load the new zones from that cache."""
+
     def __init__(self, store: LayerStore, catalog: Catalog | None = None, cache_dir: str | os.PathLike | None = None):
         self.store = store
         self.catalog = catalog or load_catalog()
         self.cache = ZoneCache(cache_dir) if cache_dir is not None else None
         self.from_cache = False  # whether the current snapshot's zones were read from the cache
-        self.snapshot: Snapshot = self._compile()
+        self._swap_lock = threading.Lock()
+        self._seen_generation = store.generation()
+        self.snapshot: Snapshot = self._compile(compiled_layers(store), {})
 
     @classmethod
     def open(cls, settings: Settings) -> "Service":
-        """Open the configured store; a fresh, empty one gets the demo layers. Compiled zones
+        """Open the configured store; a fresh, empty embedded one gets the demo layers (a
+        PostGIS database gets them only from `ecozone demo load`, on purpose). Compiled zones
         are cached in <data_dir>/cache."""
         store = open_store(settings)
-        if store.is_empty():
+        if isinstance(store, EmbeddedStore) and store.is_empty():
             from ecozone.layers.demo import load_demo_layers
 
             load_demo_layers(store)
         cache_dir = Path(settings.data_dir) / "cache"
         return cls(store, load_catalog_cached(cache_dir), cache_dir=cache_dir)
 
-    def _compile(self) -> Snapshot:
-        infos = compiled_layers(self.store)
+    def _compile(self, infos: list[LayerInfo], staged: dict[str, StagedVersion]) -> Snapshot:
+        """The snapshot for these layer versions: from the cache, or compiled — only the rules
+        over the layer kinds that differ from the current snapshot's when there is one."""
+        infos = [i for i in infos if i.kind != "raster"]
         version = data_version(infos, self.catalog)
+        current: Snapshot | None = getattr(self, "snapshot", None)
+        if current is not None and current.data_version == version:
+            return Snapshot(current.engine, infos, version)
         index = self.cache.load(version, self.catalog) if self.cache is not None else None
         self.from_cache = index is not None
         if index is None:
-            layers = [LayerFeatures(i.id, i.name, i.kind, self.store.read(i.id), i.version) for i in infos]
-            index = ZoneIndex(self.catalog, layers)
+            def frame(info: LayerInfo):
+                s = staged.get(info.id)
+                return s.frame if s is not None and s.info.version == info.version else self.store.read(info.id, info.version)
+
+            layers = [LayerFeatures(i.id, i.name, i.kind, frame(i), i.version) for i in infos]
+            previous = current.engine.index if current is not None else None
+            index = ZoneIndex(self.catalog, layers, previous=previous,
+                              changed_kinds=changed_kinds(current.layers, infos) if current is not None else None)
             if self.cache is not None:
                 self.cache.store(version, self.catalog, index)
         return Snapshot(Engine(index), infos, version)
+
+    def _swap(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot  # one assignment: requests hold the old object until they finish
+
+    def refresh(self) -> bool:
+        """Serve what the store holds now, if another process changed it; True if swapped."""
+        generation = self.store.generation()
+        if generation == self._seen_generation:
+            return False
+        with self._swap_lock:
+            self._seen_generation = generation
+            infos = compiled_layers(self.store)
+            if data_version(infos, self.catalog) == self.snapshot.data_version:
+                return False
+            self._swap(self._compile(infos, {}))
+            return True
+
+    def _writing(self):
+        """A before_commit hook that compiles the candidate state, and a way to swap it in."""
+        compiled: list[Snapshot] = []
+
+        def before_commit(candidates: list[LayerInfo], staged: dict[str, StagedVersion]) -> None:
+            compiled.append(self._compile(candidates, staged))
+
+        return before_commit, compiled
+
+    def publish(self, layer_id: str, name: str, kind: str, frame, source_crs: str, **options) -> LayerInfo:
+        with self._swap_lock:
+            hook, compiled = self._writing()
+            info = self.store.publish(layer_id, name, kind, frame, source_crs, before_commit=hook, **options)
+            self._swap(compiled[-1])
+        return info
+
+    def publish_raster(self, layer_id: str, name: str, cog: bytes, meta: dict, **options) -> LayerInfo:
+        with self._swap_lock:
+            hook, compiled = self._writing()
+            info = self.store.publish_raster(layer_id, name, cog, meta, before_commit=hook, **options)
+            self._swap(compiled[-1])
+        return info
+
+    def rollback(self, layer_id: str, version: int, **options) -> LayerInfo:
+        with self._swap_lock:
+            hook, compiled = self._writing()
+            info = self.store.rollback(layer_id, version, before_commit=hook, **options)
+            self._swap(compiled[-1])
+        return info
+
+    def delete(self, layer_id: str, **options) -> None:
+        with self._swap_lock:
+            hook, compiled = self._writing()
+            self.store.delete(layer_id, before_commit=hook, **options)
+            self._swap(compiled[-1])
+
+
+def changed_kinds(before: list[LayerInfo], after: list[LayerInfo]) -> set[str]:
+    """Layer kinds whose content differs between two layer lists (added, removed or changed)."""
+    old = {(i.id, i.kind, i.sha256) for i in before}
+    new = {(i.id, i.kind, i.sha256) for i in after}
+    return {kind for _, kind, _ in old ^ new}

@@ -30,3 +30,21 @@ class Settings(BaseSettings):
     # A site in a projected CRS must land within this many degrees of the loaded jurisdictions'
     # bounds, or it is refused as a likely wrong `crs` (lon/lat numbers sent as EPSG:3857 …).
     plausible_margin_deg: float = 1.0
+
+    # Layer uploads (GIS staff): a request body beyond max_upload_bytes is a 413 before it is
+    # read; a layer beyond these counts is a 422 naming the limit.
+    max_upload_bytes: int = 1024 * 1024 * 1024
+    max_layer_features: int = 2_000_000
+    max_layer_vertices: int = 100_000_000
+    max_feature_vertices: int = 2_000_000
+    # Reads (layers, checks, downloads) are public unless this is set: then every route needs
+    # a token of role viewer or above. Writes always need editor or admin.
+    private_reads: bool = False
+    # Browser origins allowed to call the API from other sites, comma-separated ("" = none).
+    cors_origins: str = ""
+    # How often each worker asks the store whether another process published (seconds).
+    refresh_interval_s: float = 0.5
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

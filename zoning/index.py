@@ -94,6 +94,20 @@ def subdivide(geom: shapely.Geometry, max_vertices: int = MAX_PIECE_VERTICES) ->
     return out
 
 
+class _KeptZones:
+    """A previous index's tree pieces grouped by zone, for zones an incremental compile keeps."""
+
+    def __init__(self, index: ZoneIndex):
+        self.index = index
+        owners = index.piece_owner
+        self._order = np.argsort(owners, kind="stable")
+        self._owners_sorted = owners[self._order]
+
+    def pieces(self, zone_id: int) -> list[shapely.Geometry]:
+        lo, hi = np.searchsorted(self._owners_sorted, [zone_id, zone_id + 1])
+        return list(self.index.pieces[self._order[lo:hi]])
+
+
 def _sector(center: shapely.Point, bearing_deg: float, half_angle_deg: float, radius: float) -> shapely.Polygon:
     """A circular sector opening toward a compass bearing (clockwise from north)."""
     angles = np.radians(bearing_deg + np.linspace(-half_angle_deg, half_angle_deg, 65))
@@ -113,20 +127,51 @@ def _matches(frame: gpd.GeoDataFrame, where: dict[str, tuple[str, ...]]) -> np.n
 class ZoneIndex:
     """Immutable compiled zones for one data version; rebuilt and swapped when data changes."""
 
-    def __init__(self, catalog: Catalog, layers: list[LayerFeatures]):
+    def __init__(self, catalog: Catalog, layers: list[LayerFeatures], previous: ZoneIndex | None = None,
+                 changed_kinds: set[str] | None = None):
+        """Compile every rule's zones; or, given the ``previous`` index of the same catalog and
+        the layer kinds that changed since, compile only the rules over those kinds and take
+        the others' zones and tree pieces as they were (a changed district changes every
+        rule's clip, so it compiles everything)."""
         self.catalog = catalog
         self.unbound: list[UnboundRule] = []
         self.clips: list[shapely.Geometry] = []
         jurisdiction_pieces = self._build_jurisdictions(layers)
         self.zones = Zones()
-        self._outer_pending: list[shapely.Geometry] = []
+        self._pending_pieces: list[list[shapely.Geometry]] = []
+        reuse = (
+            previous is not None and previous.catalog is catalog and changed_kinds is not None
+            and "district" not in changed_kinds and previous.jurisdiction_codes == self.jurisdiction_codes
+        )
+        self.recompiled_rules = 0
+        kept = _KeptZones(previous) if reuse else None
         for i, rule in enumerate(catalog.rules):
+            if kept is not None and rule.zone.kind not in changed_kinds:
+                self._keep_rule(kept, i, rule)
+                continue
+            self.recompiled_rules += 1
             before = len(self.zones.rule_idx)
             self._add_rule(i, rule, layers)
             if len(self.zones.rule_idx) == before and not any(u.rule_id == rule.id for u in self.unbound):
                 self.unbound.append(UnboundRule(rule.id, "no matching feature inside the jurisdiction"))
         self._build_tree(jurisdiction_pieces)
         self._build_control_units(layers)
+
+    def _keep_rule(self, kept: _KeptZones, rule_idx: int, rule: Rule) -> None:
+        prev = kept.index
+        self.unbound.extend(u for u in prev.unbound if u.rule_id == rule.id)
+        n_jurisdictions = len(self.jurisdiction_codes)
+        for zone_id in np.flatnonzero(prev.zone_rule == rule_idx):
+            z = prev.zones
+            clip = int(z.clip[zone_id])
+            if clip >= n_jurisdictions:  # a downstream sector of its own
+                self.clips.append(prev.clips[clip])
+                clip = len(self.clips) - 1
+            self._append_zone(
+                rule_idx, z.layer_id[zone_id], z.feature_id[zone_id], z.feature_name[zone_id],
+                z.reference[zone_id], z.half_width[zone_id], z.within_m[zone_id], clip, None, z.region[zone_id],
+                pieces=kept.pieces(zone_id),
+            )
 
     # -- jurisdictions --------------------------------------------------------------
     def _build_jurisdictions(self, layers: list[LayerFeatures]) -> list[tuple[shapely.Geometry, int]]:
@@ -233,7 +278,8 @@ class ZoneIndex:
                     refs[k], float(half[k]), float(within[k]), zone_clip, o, r,
                 )
 
-    def _append_zone(self, rule_idx, layer_id, feature_id, feature_name, ref, half, within_m, clip, outer, region):
+    def _append_zone(self, rule_idx, layer_id, feature_id, feature_name, ref, half, within_m, clip, outer, region,
+                     pieces=None):
         z = self.zones
         z.rule_idx.append(rule_idx)
         z.layer_id.append(layer_id)
@@ -244,18 +290,17 @@ class ZoneIndex:
         z.within_m.append(within_m)
         z.clip.append(clip)
         z.region.append(region)
-        self._outer_pending.append(outer)
+        self._pending_pieces.append(subdivide(outer) if pieces is None else pieces)
 
     def _build_tree(self, jurisdiction_pieces: list[tuple[shapely.Geometry, int]]) -> None:
         # One tree for everything a query needs: jurisdiction pieces are owned by negative ids
         # −(j+1), zone pieces by their zone id, so a site takes a single tree query.
         pieces = [p for p, _ in jurisdiction_pieces]
         owner = [-(j + 1) for _, j in jurisdiction_pieces]
-        for zone_id, outer in enumerate(self._outer_pending):
-            for p in subdivide(outer):
-                pieces.append(p)
-                owner.append(zone_id)
-        del self._outer_pending
+        for zone_id, zone_pieces in enumerate(self._pending_pieces):
+            pieces.extend(zone_pieces)
+            owner.extend([zone_id] * len(zone_pieces))
+        del self._pending_pieces
         z = self.zones
         self.zone_rule = np.array(z.rule_idx, dtype=np.int64)
         self.zone_reference = np.array(z.reference, dtype=object)

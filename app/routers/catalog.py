@@ -42,3 +42,16 @@ def list_project_types(service: Service = Depends(get_service)) -> list[dict]:
          "name": t.name.model_dump()}
         for t in service.catalog.project_types
     ]
+
+
+@router.get("/layer-kinds", tags=["layers"])
+def list_layer_kinds() -> list[dict]:
+    """What an upload of each kind must carry: geometry types, required and optional
+    attributes, and the allowed values of enumerated ones."""
+    from ecozone.layers.kinds import LAYER_KINDS
+
+    return [
+        {"kind": k.code, "name": {"zh": k.zh}, "geometry": list(k.geometry), "required": list(k.required),
+         "optional": list(k.optional), "enums": {a: list(v) for a, v in k.enums.items()}}
+        for k in LAYER_KINDS.values()
+    ]
