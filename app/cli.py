@@ -115,7 +115,7 @@ def serve(
 
     config = uvicorn.Config("ecozone.main:create_app", factory=True, host=host, port=port, workers=workers,
                             log_level="info")
-    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _guard(fn):

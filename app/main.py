@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import asynccontextmanager
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             "layers": len(snap.layers),
             "rules": len(svc.catalog.rules),
             "unbound_rules": len(snap.engine.index.unbound),
+            "worker_pid": os.getpid(),
         }
 
     return app

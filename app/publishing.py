@@ -81,7 +81,7 @@ def publish_file(
         info = service.publish_raster(layer_id, name, cog, meta, **options)
         report = {"feature_count": 0, "source_crs": crs_label, "raster": {
             k: meta[k] for k in ("width", "height", "count", "dtype", "nodata", "descriptions", "units")}}
-        return {**info.public(), "validation": report}
+        return {**info.public(), "data_version": service.snapshot.data_version, "validation": report}
 
     if kind == "raster":
         raise WrongKindForFile(
@@ -93,4 +93,4 @@ def publish_file(
         kind, upload, crs=crs, source_crs=source_crs, strict=strict, limits=limits(settings),
     )
     info = service.publish(layer_id, name, kind, frame, report.source_crs, **options)
-    return {**info.public(), "validation": report.public()}
+    return {**info.public(), "data_version": service.snapshot.data_version, "validation": report.public()}

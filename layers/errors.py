@@ -56,3 +56,83 @@ class NotAvailable(InputError):
 
     code = "not_available"
     status = 501
+
+
+# --- uploads: reading files (layers.formats) ---------------------------------------------
+class UnsupportedFormat(InputError):
+    """Not a file we can read as a layer (unknown, corrupt, or a format that cannot hold it)."""
+
+    code = "unsupported_format"
+
+
+class ShapefileMissing(InputError):
+    code = "shapefile_missing"
+
+
+class ShapefileIncomplete(InputError):
+    code = "shapefile_incomplete"
+
+
+class AmbiguousTable(InputError):
+    """Several tables (GeoPackage tables, shapefiles in one zip, KML folders) and none chosen."""
+
+    code = "ambiguous_table"
+
+
+class UnknownTable(InputError):
+    code = "unknown_table"
+
+
+class UndecodableAttributes(InputError):
+    code = "undecodable_attributes"
+
+
+class CsvWithoutGeometry(InputError):
+    code = "csv_without_geometry"
+
+
+# --- uploads: validation against a layer kind (layers.validate) --------------------------
+class UnknownLayerKind(InputError):
+    code = "unknown_kind"
+
+
+class KindFormatMismatch(InputError):
+    """A raster file for a vector kind, or a vector file for the raster kind."""
+
+    code = "kind_format_mismatch"
+
+
+class EmptyLayer(InputError):
+    code = "empty_layer"
+
+
+class MissingAttribute(InputError):
+    code = "missing_attribute"
+
+
+class InvalidAttributeValue(InputError):
+    code = "invalid_attribute_value"
+
+
+class WrongGeometryType(InputError):
+    code = "wrong_geometry_type"
+
+
+class EmptyGeometry(InputError):
+    code = "empty_geometry"
+
+
+class MissingCRS(InputError):
+    code = "missing_crs"
+
+
+class CRSConflict(InputError):
+    code = "crs_conflict"
+
+
+class TooManyFeatures(InputError):
+    code = "too_many_features"
+
+
+class TooManyVertices(InputError):
+    code = "too_many_vertices"

@@ -112,3 +112,32 @@ def river_site(demo_layer):
 def wu_river_site(river_site):
     """A site inside 武隆区 at a given distance from the 乌江 shoreline, near Wulong town."""
     return lambda target_m: river_site(["乌江"], "500156", target_m, start=WULONG_TOWN)
+
+
+# --- PostgreSQL + PostGIS: one throwaway cluster per session (tests/pgserver.py) ----------
+@pytest.fixture(scope="session")
+def _pg_server():
+    """A PostgreSQL 15 cluster in a temporary directory; a missing PostgreSQL/PostGIS fails
+    the tests that need it (never skips: CI installs them)."""
+    from pgserver import PostgresUnavailable, start_server
+
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(_pg_server) -> str:
+    """postgresql://postgres@127.0.0.1:PORT/ecozone on the session's cluster."""
+    return _pg_server.url
+
+
+@pytest.fixture
+def pg_database_url(_pg_server):
+    """A fresh, empty database (CREATE DATABASE … TEMPLATE template0) for one test, dropped after it."""
+    name, url = _pg_server.create_database()
+    yield url
+    _pg_server.drop_database(name)

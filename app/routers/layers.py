@@ -185,7 +185,7 @@ def rollback(layer_id: str, body: RollbackRequest, request: Request, response: R
              service: Service = Depends(get_service)) -> dict:
     info = service.rollback(layer_id, body.version, actor=actor(request), comment=body.comment)
     response.headers["ETag"] = info.etag
-    return {**info.public(), "restored_from": body.version}
+    return {**info.public(), "restored_from": body.version, "data_version": service.snapshot.data_version}
 
 
 @write_router.delete("/v1/layers/{layer_id}", status_code=204)
