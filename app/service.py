@@ -39,7 +39,7 @@ from ecozone.zoning.catalog import Catalog, Rule, load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _CACHE_PREFIX = "zones-"
 _CATALOG_PREFIX = "catalog-"
 _CACHE_SUFFIX = ".pickle"
@@ -164,9 +164,9 @@ def _sweep(directory: Path, prefix: str, keep: Path) -> None:
 class ZoneCache:
     """``<dir>/zones-<data_version>.pickle``: one compiled ZoneIndex per data version.
 
-    The rule catalog is not stored: the index's references to the catalog, its project types
-    and its rules are written as tokens and bound to the current catalog when read (the data
-    version includes the catalog digest, so they are the same rules)."""
+    The rule catalog is not stored (ZoneIndex leaves it out of its pickled state): the index
+    is bound to the current catalog when read — the data version includes the catalog digest,
+    so they are the same rules."""
 
     def __init__(self, directory: str | os.PathLike):
         self.dir = Path(directory)
@@ -178,7 +178,7 @@ class ZoneCache:
         path = self.path(version)
         try:
             with open(path, "rb") as fh:
-                payload = _CatalogUnpickler(fh, catalog).load()
+                payload = pickle.load(fh)
             if not (
                 isinstance(payload, dict)
                 and payload.get("format") == CACHE_FORMAT
@@ -188,9 +188,7 @@ class ZoneCache:
             ):
                 return None
             index = payload["index"]
-            # Pickled geometries come back unprepared; prepare what was prepared when written.
-            for name in payload.get("prepared", ()):
-                shapely.prepare(getattr(index, name))
+            index.catalog = catalog
             return index
         except FileNotFoundError:
             return None
@@ -202,54 +200,11 @@ class ZoneCache:
         """Write atomically (temporary name, then os.replace), then remove other versions'
         files. Failing to write (read-only data dir, full disk) only costs speed."""
         path = self.path(version)
-        prepared = [
-            name for name, value in vars(index).items()
-            if isinstance(value, np.ndarray) and value.dtype == object and value.size
-            and isinstance(value.flat[0], shapely.Geometry) and bool(np.all(shapely.is_prepared(value)))
-        ]
-        payload = {"format": CACHE_FORMAT, "code": _code_stamp(), "data_version": version,
-                   "prepared": prepared, "index": index}
-        if not _atomic_pickle(path, payload, lambda fh: _CatalogPickler(fh, catalog)):
+        payload = {"format": CACHE_FORMAT, "code": _code_stamp(), "data_version": version, "index": index}
+        if not _atomic_pickle(path, payload, lambda fh: pickle.Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL)):
             return None
         _sweep(self.dir, _CACHE_PREFIX, keep=path)
         return path
-
-
-def _catalog_tokens(catalog: Catalog) -> dict[int, tuple]:
-    tokens: dict[int, tuple] = {id(catalog): ("catalog",), id(catalog.project_types): ("project_types",)}
-    for i, rule in enumerate(catalog.rules):
-        tokens[id(rule)] = ("rule", i)
-    return tokens
-
-
-class _CatalogPickler(pickle.Pickler):
-    def __init__(self, fh, catalog: Catalog):
-        super().__init__(fh, protocol=pickle.HIGHEST_PROTOCOL)
-        self._tokens = _catalog_tokens(catalog)
-
-    def persistent_id(self, obj):
-        if isinstance(obj, (Catalog, Rule)) or obj is not None and id(obj) in self._tokens:
-            token = self._tokens.get(id(obj))
-            if token is None:
-                raise pickle.PicklingError(f"index refers to a {type(obj).__name__} outside the catalog")
-            return token
-        return None
-
-
-class _CatalogUnpickler(pickle.Unpickler):
-    def __init__(self, fh, catalog: Catalog):
-        super().__init__(fh)
-        self._catalog = catalog
-
-    def persistent_load(self, token):
-        match token:
-            case ("catalog",):
-                return self._catalog
-            case ("project_types",):
-                return self._catalog.project_types
-            case ("rule", int(i)) if 0 <= i < len(self._catalog.rules):
-                return self._catalog.rules[i]
-        raise pickle.UnpicklingError(f"unknown catalog reference {token!r}")
 
 
 class Service:

@@ -94,6 +94,16 @@ def subdivide(geom: shapely.Geometry, max_vertices: int = MAX_PIECE_VERTICES) ->
     return out
 
 
+class _Wkb:
+    """Geometries pickled as one WKB array."""
+
+    def __init__(self, geoms):
+        self.wkb = shapely.to_wkb(np.asarray(geoms, dtype=object)) if len(geoms) else np.array([], dtype=object)
+
+    def geometries(self) -> np.ndarray:
+        return shapely.from_wkb(self.wkb) if len(self.wkb) else np.array([], dtype=object)
+
+
 class _KeptZones:
     """A previous index's tree pieces grouped by zone, for zones an incremental compile keeps."""
 
@@ -136,6 +146,7 @@ class ZoneIndex:
         self.catalog = catalog
         self.unbound: list[UnboundRule] = []
         self.clips: list[shapely.Geometry] = []
+        self._metric_by_layer: dict[str, np.ndarray] = {}
         jurisdiction_pieces = self._build_jurisdictions(layers)
         self.zones = Zones()
         self._pending_pieces: list[list[shapely.Geometry]] = []
@@ -156,6 +167,7 @@ class ZoneIndex:
                 self.unbound.append(UnboundRule(rule.id, "no matching feature inside the jurisdiction"))
         self._build_tree(jurisdiction_pieces)
         self._build_control_units(layers)
+        del self._metric_by_layer
 
     def _keep_rule(self, kept: _KeptZones, rule_idx: int, rule: Rule) -> None:
         prev = kept.index
@@ -172,6 +184,35 @@ class ZoneIndex:
                 z.reference[zone_id], z.half_width[zone_id], z.within_m[zone_id], clip, None, z.region[zone_id],
                 pieces=kept.pieces(zone_id),
             )
+
+    # -- pickling (the zone cache) ------------------------------------------------------
+    # Geometries are written as one WKB array per attribute (one vectorised call, not one
+    # __reduce__ per geometry), and the catalog is left out: the cache binds the current one.
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in vars(self).items() if k != "catalog"}
+        # zones.reference and zones.region are the zone_reference and zone_region arrays' lists.
+        state["zones"] = {k: v for k, v in vars(self.zones).items() if k not in ("reference", "region")}
+        state["clips"] = _Wkb(self.clips)
+        state["jurisdiction_geom"] = (list(self.jurisdiction_geom), _Wkb(list(self.jurisdiction_geom.values())))
+        for name, value in state.items():
+            if isinstance(value, np.ndarray) and value.dtype == object and value.size and \
+                    isinstance(value.flat[0], shapely.Geometry):
+                state[name] = _Wkb(value)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        zones = state.pop("zones")
+        codes, geoms = state.pop("jurisdiction_geom")
+        for name, value in state.items():
+            setattr(self, name, value.geometries() if isinstance(value, _Wkb) else value)
+        self.clips = list(self.clips)
+        self.jurisdiction_geom = dict(zip(codes, geoms.geometries()))
+        self.zones = Zones(**zones, reference=self.zone_reference.tolist(), region=self.zone_region.tolist())
+        # What was prepared when compiled is prepared again (pickles come back unprepared).
+        shapely.prepare(self.pieces)
+        shapely.prepare(self.planned_region)
+        if len(self.unit_geoms):
+            shapely.prepare(self.unit_geoms)
 
     # -- jurisdictions --------------------------------------------------------------
     def _build_jurisdictions(self, layers: list[LayerFeatures]) -> list[tuple[shapely.Geometry, int]]:
@@ -205,6 +246,7 @@ class ZoneIndex:
         for j, code in enumerate(self.jurisdiction_codes):
             self._clip_of_code[code] = len(self.clips)
             self.clips.append(self.jurisdiction_geom[code])
+            shapely.prepare(self.jurisdiction_geom[code])  # clipping tests every zone against it
             pieces.extend((p, j) for p in subdivide(self.jurisdiction_geom[code]))
         return pieces
 
@@ -226,7 +268,7 @@ class ZoneIndex:
             return
 
         if zd.complement:
-            refs = [g for layer, m in sources for g in to_metric(layer.frame.geometry.to_numpy()[m])]
+            refs = [g for layer, m in sources for g in self._metric(layer)[m]]
             union = shapely.union_all(refs)
             region = jur.difference(union) if jur is not None else None
             if region is None or region.is_empty:
@@ -237,14 +279,15 @@ class ZoneIndex:
 
         for layer, mask in sources:
             frame = layer.frame[mask]
-            refs = to_metric(frame.geometry.to_numpy())
+            refs = self._metric(layer)[mask]
             if not zd.buffer_m and "area_ha" in frame.columns:
                 # A site known only as a point with an area (a mine-restoration record) is taken
                 # as the circle of that area around the point, so that a site can fall on it.
                 area = frame["area_ha"].astype(float).to_numpy() * 1e4
                 is_point = (shapely.get_type_id(refs) == 0) & (area > 0)
-                refs = np.where(is_point, shapely.buffer(refs, np.sqrt(np.where(is_point, area, 0) / np.pi),
-                                                         quad_segs=_AREA_QUAD_SEGS), refs)
+                refs = refs.copy()
+                refs[is_point] = shapely.buffer(refs[is_point], np.sqrt(area[is_point] / np.pi),
+                                                quad_segs=_AREA_QUAD_SEGS)
             half = np.zeros(len(frame))
             if zd.measured_from == "shoreline" and "half_width_m" in frame.columns:
                 is_line = np.isin(shapely.get_type_id(refs), (1, 5))  # LineString, MultiLineString
@@ -252,31 +295,77 @@ class ZoneIndex:
                 half = np.where(is_line, hw, 0.0)
             within = zd.buffer_m + half
             buffered = within > 0
-            outer = np.where(
-                buffered, shapely.buffer(refs, within * _CIRCUMSCRIBE + _OUTER_SLACK_M, quad_segs=_QUAD_SEGS), refs
-            )
-            region = np.where(buffered, shapely.buffer(refs, within, quad_segs=_AREA_QUAD_SEGS), refs)
-            names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else [None] * len(frame)
-            for k in range(len(frame)):
-                zone_clip, clip_geom = clip_idx, jur
-                if zd.downstream_sector is not None:
-                    bearing = frame[zd.downstream_sector.bearing_attribute].iloc[k] if (
-                        zd.downstream_sector.bearing_attribute in frame.columns
-                    ) else None
-                    if bearing is not None and not (isinstance(bearing, float) and math.isnan(bearing)):
-                        radius = within[k] * 2 + math.sqrt(max(refs[k].area, 1.0)) * 4
-                        wedge = _sector(refs[k].centroid, float(bearing), zd.downstream_sector.half_angle_deg, radius)
-                        clip_geom = wedge if jur is None else wedge.intersection(jur)
-                        zone_clip = len(self.clips)
-                        self.clips.append(clip_geom)
-                o = outer[k] if clip_geom is None else outer[k].intersection(clip_geom)
-                if o.is_empty:
-                    continue
-                r = region[k] if clip_geom is None else region[k].intersection(clip_geom)
-                self._append_zone(
-                    rule_idx, layer.id, str(frame["feature_id"].iloc[k]), names[k],
-                    refs[k], float(half[k]), float(within[k]), zone_clip, o, r,
-                )
+            outer, region = refs.copy(), refs.copy()
+            if buffered.any():
+                outer[buffered] = shapely.buffer(refs[buffered], within[buffered] * _CIRCUMSCRIBE + _OUTER_SLACK_M,
+                                                 quad_segs=_QUAD_SEGS)
+                region[buffered] = shapely.buffer(refs[buffered], within[buffered], quad_segs=_AREA_QUAD_SEGS)
+            fids = frame["feature_id"].astype(str).to_numpy()
+            names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else np.full(len(frame), None)
+            if zd.downstream_sector is not None:
+                self._add_sector_zones(rule_idx, layer.id, frame, zd.downstream_sector, fids, names, refs, half,
+                                       within, clip_idx, jur, outer, region)
+                continue
+            clip = np.full(len(frame), clip_idx, dtype=np.int64)
+            if jur is not None:
+                # Zones wholly inside the jurisdiction (nearly all) need no clipping; only the
+                # few that cross its boundary are intersected with it.
+                meets = shapely.intersects(jur, outer)
+                cut = meets & ~shapely.contains_properly(jur, outer)
+                outer[cut] = shapely.intersection(outer[cut], jur)
+                region[cut] = shapely.intersection(region[cut], jur)
+            else:
+                meets = np.ones(len(frame), dtype=bool)
+            keep = meets & ~shapely.is_empty(outer)
+            self._append_zones(rule_idx, layer.id, fids[keep], names[keep], refs[keep], half[keep], within[keep],
+                               clip[keep], outer[keep], region[keep])
+
+    def _add_sector_zones(self, rule_idx, layer_id, frame, sector, fids, names, refs, half, within, clip_idx, jur,
+                          outer, region) -> None:
+        """Zones clipped to a downstream sector of their own (a tailings pond's outlet)."""
+        bearings = frame[sector.bearing_attribute] if sector.bearing_attribute in frame.columns else None
+        for k in range(len(frame)):
+            zone_clip, clip_geom = clip_idx, jur
+            bearing = bearings.iloc[k] if bearings is not None else None
+            if bearing is not None and not (isinstance(bearing, float) and math.isnan(bearing)):
+                radius = within[k] * 2 + math.sqrt(max(refs[k].area, 1.0)) * 4
+                wedge = _sector(refs[k].centroid, float(bearing), sector.half_angle_deg, radius)
+                clip_geom = wedge if jur is None else wedge.intersection(jur)
+                zone_clip = len(self.clips)
+                self.clips.append(clip_geom)
+            o = outer[k] if clip_geom is None else outer[k].intersection(clip_geom)
+            if o.is_empty:
+                continue
+            r = region[k] if clip_geom is None else region[k].intersection(clip_geom)
+            self._append_zone(rule_idx, layer_id, fids[k], names[k], refs[k], float(half[k]), float(within[k]),
+                              zone_clip, o, r)
+
+    def _metric(self, layer: LayerFeatures) -> np.ndarray:
+        """A layer's geometries in metres, projected once per compile (many rules share a layer)."""
+        metric = self._metric_by_layer.get(layer.id)
+        if metric is None:
+            metric = self._metric_by_layer[layer.id] = to_metric(layer.frame.geometry.to_numpy())
+        return metric
+
+    def _append_zones(self, rule_idx, layer_id, fids, names, refs, half, within, clip, outer, region) -> None:
+        """Many zones of one rule and layer at once."""
+        n = len(refs)
+        if not n:
+            return
+        z = self.zones
+        z.rule_idx.extend([rule_idx] * n)
+        z.layer_id.extend([layer_id] * n)
+        z.feature_id.extend(fids.tolist())
+        z.feature_name.extend(names.tolist())
+        z.reference.extend(refs.tolist())
+        z.half_width.extend(half.astype(float).tolist())
+        z.within_m.extend(within.astype(float).tolist())
+        z.clip.extend(clip.tolist())
+        z.region.extend(region.tolist())
+        # Small single-part zones are their own tree piece; only large ones are subdivided.
+        simple = (shapely.get_num_coordinates(outer) <= MAX_PIECE_VERTICES) & (shapely.get_num_geometries(outer) == 1)
+        simple &= shapely.get_type_id(outer) != 7  # a GeometryCollection is split into its parts
+        self._pending_pieces.extend([g] if ok else subdivide(g) for g, ok in zip(outer.tolist(), simple.tolist()))
 
     def _append_zone(self, rule_idx, layer_id, feature_id, feature_name, ref, half, within_m, clip, outer, region,
                      pieces=None):

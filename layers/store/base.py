@@ -270,7 +270,7 @@ def content_digest(kind: str, frame: gpd.GeoDataFrame) -> str:
     attributes, feature by feature in a stable order. File bytes carry timestamps, so two
     stores holding the same data must not be told apart by them (data_version is built
     from this)."""
-    geoms = shapely.normalize(shapely.set_precision(frame.geometry.to_numpy(), 1e-9))
+    geoms = shapely.normalize(shapely.set_precision(frame.geometry.to_numpy(), 1e-9, mode="pointwise"))
     wkb = shapely.to_wkb(geoms, hex=True, output_dimension=2)
     columns = sorted(c for c in frame.columns if c != frame.geometry.name)
     rows = []
