@@ -15,10 +15,6 @@ from ecozone.service import Service
 from ecozone.settings import Settings
 
 
-class WrongKindForFile(InputError):
-    code = "wrong_kind_for_file"
-
-
 def limits(settings: Settings):
     from ecozone.layers.validate import Limits
 
@@ -37,8 +33,8 @@ def publish_file(
     """Publish one uploaded file as a new version of ``layer_id``; returns the layer JSON with
     the validation report under ``validation``. ``kind``/``name`` default to the current
     layer's on an update (a new version cannot change the kind)."""
-    from ecozone.layers.formats import RasterUpload, read_upload
-    from ecozone.layers.validate import validate_layer
+    from ecozone.layers.formats import RasterUpload, read_upload, with_crs
+    from ecozone.layers.validate import validate_layer, validate_raster
 
     current = None
     if mode != "create":
@@ -56,23 +52,13 @@ def publish_file(
 
     upload = read_upload(path, filename, table=table)
     if isinstance(upload, RasterUpload):
-        if kind != "raster":
-            raise WrongKindForFile(
-                f"上传的是栅格（GeoTIFF），图层类型须为 raster，而不是 {kind}",
-                f"The file is a raster (GeoTIFF); its layer kind must be raster, not {kind}",
-                field="kind", value=kind,
-            )
         try:
+            crs_label = validate_raster(kind, upload, crs=crs)
+            if upload.crs is None:
+                upload = with_crs(upload, crs_label)
             cog = upload.cog_path.read_bytes()
         finally:
             upload.cog_path.unlink(missing_ok=True)
-        crs_label = upload.crs or crs
-        if not crs_label:
-            raise InputError(
-                "GeoTIFF 没有坐标参考系；请先用 gdal_edit.py -a_srs EPSG:4545 等写入坐标系再上传",
-                "The GeoTIFF carries no CRS; assign one first (e.g. gdal_edit.py -a_srs EPSG:4545) and upload again",
-                field="file",
-            )
         meta = {
             "crs": crs_label, "bounds_lonlat": upload.bounds_lonlat, "width": upload.width, "height": upload.height,
             "count": upload.count, "dtype": upload.dtype, "nodata": upload.nodata,
@@ -83,14 +69,8 @@ def publish_file(
             k: meta[k] for k in ("width", "height", "count", "dtype", "nodata", "descriptions", "units")}}
         return {**info.public(), "data_version": service.snapshot.data_version, "validation": report}
 
-    if kind == "raster":
-        raise WrongKindForFile(
-            "图层类型为 raster，但上传的是矢量文件；栅格请上传 GeoTIFF",
-            "Kind raster needs a GeoTIFF, but the file holds vector features",
-            field="kind", value=kind,
-        )
-    frame, report = validate_layer(
-        kind, upload, crs=crs, source_crs=source_crs, strict=strict, limits=limits(settings),
-    )
+    # The layer's own extent is not required to lie within the loaded districts (a basin's
+    # river network reaches beyond them); validation checks it against China's bounds.
+    frame, report = validate_layer(kind, upload, crs=crs, source_crs=source_crs, strict=strict, limits=limits(settings))
     info = service.publish(layer_id, name, kind, frame, report.source_crs, **options)
     return {**info.public(), "data_version": service.snapshot.data_version, "validation": report.public()}

@@ -15,6 +15,7 @@ Nothing here judges data against a layer kind or converts coordinates; that is
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import io
 import os
 import re
@@ -114,7 +115,7 @@ def _zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     for info in zf.infolist():
         name = info.filename
         if not info.flag_bits & 0x800:
-            raw = name.encode("cp437", errors="replace")
+            raw = name.encode("cp437")
             for enc in ("utf-8", "gb18030"):
                 try:
                     name = raw.decode(enc)
@@ -160,7 +161,8 @@ def _sniff_zip(path: Path, filename: str) -> str:
     shown = ", ".join(names[:20]) or "—"
     raise ShapefileMissing(
         f"压缩包 {filename} 中没有 .shp 文件（包含：{shown}）。Shapefile 请将 .shp、.shx、.dbf、.prj 一并压缩上传。",
-        f"The zip {filename} holds no .shp file (it holds: {shown}). Zip a Shapefile's .shp, .shx, .dbf and .prj together.",
+        f"The zip {filename} holds no .shp file (it holds: {shown}). "
+        "Zip a Shapefile's .shp, .shx, .dbf and .prj together.",
         field="file", where="file", filename=filename, members=names[:100],
     )
 
@@ -305,14 +307,17 @@ def _read_shapefile(path: Path, filename: str, work: Path, table: str | None) ->
     )
 
 
-def _undecodable_dbf(filename: str, stem: str, cpg: str | None, declared: str | None, dbf: Path) -> UndecodableAttributes:
+def _undecodable_dbf(
+    filename: str, stem: str, cpg: str | None, declared: str | None, dbf: Path,
+) -> UndecodableAttributes:
     if declared:
         fits = next((c for c in ("utf-8", "gb18030") if c != declared and _dbf_text_decodes(dbf, c)), None)
         hint_zh = f"属性按 {fits.upper()} 可以正确解码：请把 .cpg 改为 {fits.upper()} 或删除它。" if fits else ""
         hint_en = f" They do decode as {fits.upper()}: set the .cpg to {fits.upper()} or delete it." if fits else ""
         return UndecodableAttributes(
             f"{stem}.cpg 声明编码为 {cpg.strip()}，但 {stem}.dbf 的属性不是有效的 {declared.upper()} 文本。{hint_zh}",
-            f"{stem}.cpg declares {cpg.strip()!r}, but the attributes in {stem}.dbf are not valid {declared.upper()} text.{hint_en}",
+            f"{stem}.cpg declares {cpg.strip()!r}, but the attributes in {stem}.dbf are not valid "
+            f"{declared.upper()} text.{hint_en}",
             field="file", where=f"file:{stem}.dbf", declared=cpg.strip(), decodes_as=fits.upper() if fits else None,
         )
     return UndecodableAttributes(
@@ -415,11 +420,12 @@ def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
 
 def _bad_csv_cell(filename: str, rows: np.ndarray, column: str, values: pd.Series, what_zh: str, what_en: str):
     i = int(rows[0])
-    line = i + 2  # line 1 is the header
+    row = i + 2  # as Excel numbers it: row 1 is the header
     return InvalidGeometry(
-        f"{filename} 第 {line} 行（要素 {i}）的 {column} 不是{what_zh}：{values.iloc[i]!r}（共 {len(rows)} 行有误）。",
-        f"{filename} line {line} (feature {i}): {column} is not {what_en}: {values.iloc[i]!r} ({len(rows)} rows affected).",
-        field="file", where=f"features[{i}]", feature_index=i, line=line, attribute=column, count=int(len(rows)),
+        f"{filename} 第 {row} 行（要素 {i}）的 {column} 不是{what_zh}：{values.iloc[i]!r}（共 {len(rows)} 行有误）。",
+        f"{filename} row {row} (feature {i}): {column} is not {what_en}: {values.iloc[i]!r} "
+        f"(rows affected: {len(rows)}).",
+        field="file", where=f"features[{i}]", feature_index=i, row=row, attribute=column, count=int(len(rows)),
     )
 
 
@@ -503,7 +509,11 @@ def read_upload(path: Path, filename: str, *, table: str | None = None) -> Vecto
             reader = {"geojson": _read_geojson, "shapefile": _read_shapefile, "gpkg": _read_gpkg, "csv": _read_csv}[fmt]
             return reader(path, filename, Path(work), table)
     except _UNREADABLE as e:
-        raise _unsupported(filename, f"文件已损坏或不完整（{e}）", f"the file is corrupt or incomplete ({e})", reason=str(e)) from None
+        # GDAL names the files it read (the upload and our work copies): say the user's filename instead.
+        reason = re.sub(re.escape(str(path.parent)) + r"/[^\s'\"]*", filename, str(e))
+        raise _unsupported(
+            filename, f"文件已损坏或不完整（{reason}）", f"the file is corrupt or incomplete ({reason})", reason=reason,
+        ) from None
     except UnicodeDecodeError as e:
         raise UndecodableAttributes(
             f"{filename} 中的文本不是有效的 {e.encoding.upper()}。", f"Text in {filename} is not valid {e.encoding.upper()}.",
@@ -562,6 +572,22 @@ def write_download(frame: gpd.GeoDataFrame, fmt: str, layer_id: str) -> tuple[by
     return body, media_type, f"{layer_id}{ext}"
 
 
-def raster_download(cog_path: Path, layer_id: str) -> tuple[Path, str, str]:
-    """A raster layer's download is its stored COG: (path to stream, media type, filename)."""
-    return Path(cog_path), RASTER_MEDIA_TYPE, f"{layer_id}.tif"
+def with_crs(upload: RasterUpload, crs: str) -> RasterUpload:
+    """The same raster with a CRS assigned (for a GeoTIFF that carries none and an upload that
+    names it): the CRS is written into a copy, which is then re-laid out as a COG."""
+    from rasterio.crs import CRS as RasterCRS
+
+    with rasterio.open(upload.cog_path, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dst:  # tags only; re-laid out below
+        dst.crs = RasterCRS.from_user_input(crs)
+    fd, name = tempfile.mkstemp(prefix=".ecozone-", suffix=".cog.tif", dir=upload.cog_path.parent)
+    os.close(fd)
+    cog = Path(name)
+    try:
+        with rasterio.open(upload.cog_path) as src:
+            rasterio.shutil.copy(src, cog, driver="COG", **_COG_OPTIONS)
+            bounds = tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21))
+    except BaseException:
+        cog.unlink(missing_ok=True)
+        raise
+    upload.cog_path.unlink(missing_ok=True)
+    return dataclasses.replace(upload, cog_path=cog, crs=_crs_label(RasterCRS.from_user_input(crs)), bounds_lonlat=bounds)

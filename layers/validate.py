@@ -171,8 +171,8 @@ def _where(i: int, fids: np.ndarray) -> dict:
     return {"where": f"features[{i}]", "feature_index": i, "feature_id": str(fids[i])}
 
 
-def _check_required(frame: pd.DataFrame, kind: LayerKind, fids: np.ndarray) -> None:
-    columns = [str(c) for c in frame.columns]
+def _check_required(frame: gpd.GeoDataFrame, kind: LayerKind, fids: np.ndarray) -> None:
+    columns = [str(c) for c in frame.columns if c != frame.geometry.name]
     for attribute in kind.required:
         if attribute not in frame.columns:
             close = _did_you_mean(attribute, columns)
@@ -192,13 +192,13 @@ def _check_required(frame: pd.DataFrame, kind: LayerKind, fids: np.ndarray) -> N
             raise MissingAttribute(
                 f"要素 {i}（feature_id {fids[i]}）的必填属性 {attribute} 为空（共 {missing.size} 个要素为空）。",
                 f"Feature {i} (feature_id {fids[i]}) has no value for the required attribute {attribute!r} "
-                f"({missing.size} features lack it).",
+                f"(features lacking it: {missing.size}).",
                 field="file", attribute=attribute, count=int(missing.size), first_indexes=_firsts(missing),
                 **_where(i, fids),
             )
 
 
-def _check_enums(frame: pd.DataFrame, kind: LayerKind, fids: np.ndarray) -> dict[str, pd.Series]:
+def _check_enums(frame: gpd.GeoDataFrame, kind: LayerKind, fids: np.ndarray) -> dict[str, pd.Series]:
     """The kind's enumeration attributes present in the frame, as strings; bad values refused."""
     texts = {}
     for attribute, allowed in kind.enums.items():
@@ -206,6 +206,7 @@ def _check_enums(frame: pd.DataFrame, kind: LayerKind, fids: np.ndarray) -> dict
             continue
         # "2.0" as text: GDAL turns a property mixing numbers and text into text, and Excel writes 2 as 2.0.
         text = _as_text(frame[attribute]).str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+        text[_blank(text)] = None  # a blank .dbf cell is no value, not a wrong one
         bad = np.flatnonzero((text.notna() & ~text.isin(allowed)).to_numpy(bool))
         if bad.size:
             i = int(bad[0])
@@ -214,7 +215,7 @@ def _check_enums(frame: pd.DataFrame, kind: LayerKind, fids: np.ndarray) -> dict
                 f"要素 {i}（feature_id {fids[i]}）的属性 {attribute} 取值 {value!r} 不在允许值中：{'、'.join(allowed)}"
                 f"（共 {bad.size} 个要素取值有误）。",
                 f"Feature {i} (feature_id {fids[i]}): {attribute} = {value!r} is not one of {', '.join(allowed)} "
-                f"({bad.size} features have such values).",
+                f"(features with a value not allowed: {bad.size}).",
                 field="file", attribute=attribute, value=value, allowed=list(allowed), count=int(bad.size),
                 first_indexes=_firsts(bad), **_where(i, fids),
             )
@@ -222,7 +223,7 @@ def _check_enums(frame: pd.DataFrame, kind: LayerKind, fids: np.ndarray) -> dict
     return texts
 
 
-def _attribute_warnings(frame: pd.DataFrame, kind: LayerKind) -> list[dict]:
+def _attribute_warnings(frame: gpd.GeoDataFrame, kind: LayerKind) -> list[dict]:
     """Optional attributes that are probably present under another name (not renamed: said)."""
     columns = [str(c) for c in frame.columns if c != frame.geometry.name]
     warnings = []
@@ -232,8 +233,8 @@ def _attribute_warnings(frame: pd.DataFrame, kind: LayerKind) -> list[dict]:
             warnings.append(_warning(
                 "attribute_name_mismatch",
                 f"列 {close} 是否为可选属性 {attribute}？未改名，规则不会把它当作 {attribute} 使用。",
-                f"Is column {close!r} the optional attribute {attribute!r}? It was not renamed, so rules will not use it "
-                f"as {attribute!r}.",
+                f"Is column {close!r} the optional attribute {attribute!r}? It was not renamed, "
+                f"so rules will not use it as {attribute!r}.",
                 attribute=attribute, column=close,
             ))
     return warnings
@@ -257,7 +258,7 @@ def _check_geometries(geoms: np.ndarray, kind: LayerKind, fids: np.ndarray) -> N
         raise EmptyGeometry(
             f"{empty.size} 个要素没有几何（空或缺失），首个为要素 {i}（feature_id {fids[i]}）；"
             f"序号：{_firsts(empty)}。",
-            f"{empty.size} features have no geometry (null or empty), the first being feature {i} "
+            f"Features without geometry (null or empty): {empty.size}, the first being feature {i} "
             f"(feature_id {fids[i]}); indexes: {_firsts(empty)}.",
             field="file", count=int(empty.size), first_indexes=_firsts(empty), **_where(i, fids),
         )
@@ -272,7 +273,7 @@ def _check_geometries(geoms: np.ndarray, kind: LayerKind, fids: np.ndarray) -> N
             f"要素 {i}（feature_id {fids[i]}）的几何类型为 {found}，{kind.code}（{kind.zh}）图层只接受 "
             f"{'、'.join(allowed)}（共 {wrong.size} 个要素类型不符）。",
             f"Feature {i} (feature_id {fids[i]}) is a {found}; a {kind.code} layer takes {', '.join(allowed)} "
-            f"({wrong.size} features are of another type).",
+            f"(features of another type: {wrong.size}).",
             field="file", found=found, allowed=allowed, count=int(wrong.size), first_indexes=_firsts(wrong),
             **_where(i, fids),
         )
@@ -303,7 +304,8 @@ def _check_vertices(geoms: np.ndarray, limits: Limits, fids: np.ndarray) -> None
     if total > limits.max_vertices:
         raise TooManyVertices(
             f"图层共有 {total} 个顶点，超过上限 {limits.max_vertices}。请简化或拆分后上传。",
-            f"The layer has {total} vertices in all, more than the limit of {limits.max_vertices}. Simplify or split it.",
+            f"The layer has {total} vertices in all, more than the limit of {limits.max_vertices}. "
+            "Simplify or split it.",
             field="file", where="file", count=total, limit=limits.max_vertices,
         )
 
@@ -370,7 +372,7 @@ class _ReadAs:
     label: str
 
 
-def _resolve_crs(upload: VectorUpload, crs: str | None, source_crs: str | None, xy_sample: np.ndarray,
+def _resolve_crs(upload: VectorUpload, crs: str | None, source_crs: str | None, geoms: np.ndarray,
                  extent, warnings: list[dict]) -> _ReadAs:
     given = parse_crs(crs) if crs else None
     offset = None
@@ -399,7 +401,8 @@ def _resolve_crs(upload: VectorUpload, crs: str | None, source_crs: str | None, 
             warnings.append(_warning(
                 "crs_overridden",
                 f"文件未声明坐标系（{upload.format} 按规范默认为 {upload.file_crs}），已按请求的 crs={given.label} 读取。",
-                f"The file names no CRS ({upload.format} defaults to {upload.file_crs}); read as crs={given.label} as asked.",
+                f"The file names no CRS ({upload.format} defaults to {upload.file_crs}); "
+                f"read as crs={given.label} as asked.",
                 file_default=upload.file_crs, crs=given.label,
             ))
         else:
@@ -415,7 +418,7 @@ def _resolve_crs(upload: VectorUpload, crs: str | None, source_crs: str | None, 
     elif offset:
         read_as = parse_crs(WGS84)  # lon/lat read off an offset basemap
     else:
-        likely = _likely_crs(xy_sample, extent, exclude=None)
+        likely = _likely_crs(_sample(shapely.get_coordinates(geoms)), extent, exclude=None)
         suggest = likely or "EPSG:4545"
         raise MissingCRS(
             f"文件没有坐标参考系信息。请随上传传入 crs，例如 crs={suggest}"
@@ -446,6 +449,10 @@ def _zone_prefixed_crs() -> dict[int, str]:
     return found
 
 
+def _is_wgs84(read_as: InputCRS, offset: str | None) -> bool:
+    return offset is None and read_as.crs is not None and read_as.crs.to_epsg() == 4326
+
+
 def _lonlat(xy: np.ndarray, read_as: InputCRS, offset: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates → WGS84 lon/lat; NaN where they cannot be in the CRS at all."""
     x, y = xy[:, 0], xy[:, 1]
@@ -455,8 +462,9 @@ def _lonlat(xy: np.ndarray, read_as: InputCRS, offset: str | None) -> tuple[np.n
         if offset == BD09:
             x, y = bd09_to_gcj02(x, y)
         if offset in (GCJ02, BD09):
-            x, y = gcj02_to_wgs84(x, y)
-        return x, y
+            return gcj02_to_wgs84(x, y)
+        if _is_wgs84(read_as, offset):
+            return x, y
     with np.errstate(all="ignore"):
         lon, lat = _to_wgs84(read_as.crs).transform(x, y, errcheck=False)
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
@@ -511,12 +519,14 @@ def _implausible(xy: np.ndarray, owner: np.ndarray, ok: np.ndarray, lon, lat, re
         )
     likely = _likely_crs(sample, extent, exclude=read.crs.label)
     if np.isfinite(lon[first]) and np.isfinite(lat[first]):
-        landed_zh, landed_en = f"转换后位于经纬度 {lon[first]:.4f}, {lat[first]:.4f}", f"lands at lon/lat {lon[first]:.4f}, {lat[first]:.4f}"
+        at = f"{lon[first]:.4f}, {lat[first]:.4f}"
+        landed_zh, landed_en = f"转换后位于经纬度 {at}", f"lands at lon/lat {at}"
         detail["landed_at"] = [round(float(lon[first]), 6), round(float(lat[first]), 6)]
     else:
         landed_zh, landed_en = "在该坐标系中不可能存在", "cannot be a coordinate in that CRS"
     fix_zh = f"这些数值按 {likely} 解读恰好落在范围内，请改用 crs={likely}。" if likely else "请检查 crs 是否与坐标一致。"
-    fix_en = f"Read as {likely} they fall inside it: send crs={likely}." if likely else "Check that crs matches the coordinates."
+    fix_en = (f"Read as {likely} they fall inside it: send crs={likely}." if likely
+              else "Check that crs matches the coordinates.")
     return ImplausibleCoordinates(
         f"要素 {i}（feature_id {fids[i]}）的坐标 {raw} 按 {read.label} {landed_zh}，不在预期范围（{region}）内。{fix_zh}",
         f"Feature {i} (feature_id {fids[i]}): coordinate {raw} read as {read.label} {landed_en}, outside the expected "
@@ -539,6 +549,8 @@ def _to_wgs84_checked(geoms: np.ndarray, read: _ReadAs, extent, fids: np.ndarray
     ok = _inside(lon, lat, extent)
     if not ok.all():
         raise _implausible(xy, owner, ok, lon, lat, read, extent, fids)
+    if _is_wgs84(read.crs, read.offset):
+        return geoms.copy()
     return shapely.set_coordinates(geoms.copy(), np.column_stack([lon, lat]))
 
 
@@ -575,7 +587,7 @@ def validate_layer(
     _check_vertices(geoms, limits, fids)
 
     warnings = _attribute_warnings(frame, layer_kind)
-    read = _resolve_crs(upload, crs, source_crs, _sample(shapely.get_coordinates(geoms)), extent, warnings)
+    read = _resolve_crs(upload, crs, source_crs, geoms, extent, warnings)
     geoms = _to_wgs84_checked(geoms, read, extent, fids)
     repaired = _make_valid(geoms, strict, fids)
     if repaired:

@@ -21,13 +21,15 @@ from rasterio.transform import from_origin
 from ecozone.layers.errors import (
     AmbiguousTable,
     CsvWithoutGeometry,
+    EmptyLayer,
+    InvalidGeometry,
     ShapefileIncomplete,
     ShapefileMissing,
     UndecodableAttributes,
     UnknownTable,
     UnsupportedFormat,
 )
-from ecozone.layers.formats import RasterUpload, VectorUpload, raster_download, read_upload, write_download
+from ecozone.layers.formats import RasterUpload, VectorUpload, read_upload, write_download
 
 RED_LINE_NAMES = ["缙云山生态保护红线", "中梁山国家森林公园红线"]
 # Two red-line squares near Beibei in CGCS2000 / 3-degree GK CM 108E (EPSG:4545) metres.
@@ -134,6 +136,27 @@ def test_zip_with_several_shapefiles_lists_them_and_table_chooses(tmp_path):
     assert upload.frame["name"].tolist() == [RED_LINE_NAMES[1]] and upload.table == "中梁山"
 
 
+class GbkNamedEntry(zipfile.ZipInfo):
+    """A zip entry named in GBK without the UTF-8 flag, as Windows' built-in zip names Chinese files."""
+
+    def _encodeFilenameFlags(self):
+        return self.filename.encode("gbk"), self.flag_bits
+
+
+def test_zip_entries_named_in_gbk_are_listed_readably(tmp_path):
+    files = write_shapefile(tmp_path / "a", "缙云山", red_line_frame().iloc[:1], "GBK")
+    files += write_shapefile(tmp_path / "b", "中梁山", red_line_frame().iloc[1:], "GBK")
+    archive = tmp_path / "windows.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in files:
+            zf.writestr(GbkNamedEntry("红线/" + f.name), f.read_bytes())
+    assert "红线/缙云山.shp".encode("gbk") in archive.read_bytes()  # raw GBK names, no UTF-8 flag
+    with pytest.raises(AmbiguousTable) as e:
+        read_upload(archive, "windows.zip")
+    assert sorted(e.value.detail["tables"]) == ["中梁山", "缙云山"]
+    assert read_upload(archive, "windows.zip", table="缙云山").frame["name"].tolist() == [RED_LINE_NAMES[0]]
+
+
 def test_shapefile_without_its_dbf_is_named(tmp_path):
     files = [f for f in write_shapefile(tmp_path / "shp", "red", red_line_frame(), "UTF-8") if f.suffix != ".dbf"]
     with pytest.raises(ShapefileIncomplete) as e:
@@ -235,10 +258,19 @@ def test_kml_with_schema_data_keeps_names(tmp_path):
     assert upload.frame["保护级别"].tolist() == ["国家级", "市级"]
 
 
+def test_kml_without_placemarks_is_an_empty_layer(tmp_path):
+    path = tmp_path / "empty.kml"
+    pyogrio.write_dataframe(KML_SITES.iloc[:0], path, driver="LIBKML")
+    with pytest.raises(EmptyLayer) as e:
+        read_upload(path, "empty.kml")
+    assert e.value.code == "empty_layer"
+
+
 # --- GeoJSON ---------------------------------------------------------------------------------
 def test_rfc7946_geojson_is_wgs84_by_default(tmp_path):
     path = tmp_path / "red.geojson"
-    pyogrio.write_dataframe(red_line_frame().to_crs("EPSG:4326"), path, driver="GeoJSON", layer_options={"RFC7946": "YES"})
+    frame = red_line_frame().to_crs("EPSG:4326")
+    pyogrio.write_dataframe(frame, path, driver="GeoJSON", layer_options={"RFC7946": "YES"})
     assert '"crs"' not in path.read_text(encoding="utf-8")
     upload = read_upload(path, "red.geojson")
     assert (upload.format, upload.file_crs, upload.crs_implied) == ("geojson", "EPSG:4326", True)
@@ -283,6 +315,15 @@ def test_csv_with_wkt(tmp_path):
     assert upload.file_crs is None
     assert upload.frame["name"].tolist() == RED_LINE_NAMES
     assert_same_geometries(upload.frame.geometry, frame.geometry, 1e-9)
+
+
+def test_csv_coordinate_that_is_not_a_number_names_its_row(tmp_path):
+    path = tmp_path / "sites.csv"
+    pyogrio.write_dataframe(SITES.assign(lon=["106.4371", "106°22′56″E"]), path, driver="CSV")
+    with pytest.raises(InvalidGeometry) as e:
+        read_upload(path, "sites.csv")
+    assert (e.value.detail["row"], e.value.detail["feature_index"], e.value.detail["attribute"]) == (3, 1, "lon")
+    assert "106°22′56″E" in e.value.en
 
 
 def test_csv_without_coordinates_names_what_it_needs(tmp_path):
@@ -335,14 +376,6 @@ def test_geotiff_without_crs_has_none(tmp_path):
     assert upload.crs is None and upload.bounds_lonlat is None
 
 
-def test_raster_download_is_the_cog(tmp_path):
-    write_dem(tmp_path / "dem.tif")
-    upload = read_upload(tmp_path / "dem.tif", "dem.tif")
-    path, media_type, filename = raster_download(upload.cog_path, "dem-beibei")
-    assert path == upload.cog_path and filename == "dem-beibei.tif"
-    assert media_type.startswith("image/tiff; application=geotiff")
-
-
 # --- files that are not layers ---------------------------------------------------------------
 def test_not_a_geo_file_names_the_accepted_formats(tmp_path):
     path = tmp_path / "notes.docx"
@@ -350,9 +383,8 @@ def test_not_a_geo_file_names_the_accepted_formats(tmp_path):
     path.write_bytes((tmp_path / "notes.xlsx").read_bytes())
     with pytest.raises(ShapefileMissing):
         read_upload(path, "notes.docx")
-    (tmp_path / "notes.txt").write_bytes(b"%PDF-1.7")
     with pytest.raises(UnsupportedFormat) as e:
-        read_upload(tmp_path / "notes.txt", "notes.pdf")
+        read_upload(Path(__file__), "notes.pdf")  # any file that is no layer: this test's source
     assert e.value.code == "unsupported_format" and e.value.status == 422
     for name in ("GeoJSON", "Shapefile", "GeoPackage", "KML", "CSV", "GeoTIFF"):
         assert name in e.value.en and name in e.value.zh
@@ -371,14 +403,25 @@ def test_truncated_files_are_422_not_500(tmp_path, two_table_gpkg, name):
     cut.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(UnsupportedFormat) as e:
         read_upload(cut, name, table="district")
-    assert e.value.status == 422
+    assert e.value.status == 422 and str(tmp_path) not in e.value.en  # the user's file name, not our paths
+    assert not list(tmp_path.glob(".ecozone-*"))  # no half-written COG or work folder left behind
+
+
+def test_tiff_without_georeferencing_is_refused(tmp_path):
+    with rasterio.open(tmp_path / "photo.tif", "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8") as dst:
+        dst.write(np.zeros((8, 8), "uint8"), 1)
+    with pytest.raises(UnsupportedFormat) as e:
+        read_upload(tmp_path / "photo.tif", "photo.tif")
+    assert "georeferenc" in e.value.en
 
 
 # --- downloads -------------------------------------------------------------------------------
 DOWNLOAD = gpd.GeoDataFrame(
     {"feature_id": ["1", "2"], "name": RED_LINE_NAMES, "zone": ["核心区", "缓冲区"], "area_ha": [100.5, 150.0]},
-    geometry=[shapely.box(106.30, 29.80, 106.40, 29.90),
-              shapely.MultiPolygon([shapely.box(106.41, 29.50, 106.45, 29.60), shapely.box(106.46, 29.5, 106.5, 29.6)])],
+    geometry=[
+        shapely.box(106.30, 29.80, 106.40, 29.90),
+        shapely.MultiPolygon([shapely.box(106.41, 29.50, 106.45, 29.60), shapely.box(106.46, 29.50, 106.50, 29.60)]),
+    ],
     crs="EPSG:4326",
 )
 
@@ -411,7 +454,7 @@ def test_download_round_trips(tmp_path, fmt, media_type, filename):
     assert back["name"].tolist() == RED_LINE_NAMES
     assert back["zone"].tolist() == ["核心区", "缓冲区"]
     assert back["area_ha"].tolist() == [100.5, 150.0]
-    expected = np.asarray(DOWNLOAD.geometry.array)
+    expected = np.array(DOWNLOAD.geometry.array, dtype=object)  # a copy: DOWNLOAD is shared
     if fmt == "gpkg":  # one geometry type per table: a layer mixing Polygon and MultiPolygon is all multi
         expected[0] = shapely.MultiPolygon([expected[0]])
     assert_same_geometries(back.geometry.array, expected, 1e-7)

@@ -213,3 +213,41 @@ def test_private_reads_need_a_token(tmp_path, demo_service):
     assert client.get("/v1/layers").status_code == 401
     token = demo_service.store.create_token("reader", "viewer")
     assert client.get("/v1/layers", headers=_auth(token)).status_code == 200
+
+
+def test_geotiff_without_crs_is_stored_as_a_cog_in_the_crs_sent(api, tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    client, tokens, _ = api
+    x0, y0 = TO_GK.transform(*SITE)
+    dem = (np.arange(300 * 200, dtype="float32").reshape(200, 300) % 977) + 150.0
+    path = tmp_path / "dem.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=1, dtype="float32",
+                       transform=from_origin(x0, y0, 30.0, 30.0)) as dst:  # no CRS in the file
+        dst.write(dem, 1)
+    upload = {"file": ("dem.tif", path.read_bytes(), "image/tiff")}
+    missing = client.post("/v1/layers", data={"id": "dem", "kind": "raster"}, files=upload,
+                          headers=_auth(tokens["editor"]))
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "missing_crs"
+    wrong_kind = client.post("/v1/layers", data={"id": "dem", "kind": "red_line", "crs": "EPSG:4545"}, files=upload,
+                             headers=_auth(tokens["editor"]))
+    assert wrong_kind.status_code == 422
+    r = client.post("/v1/layers", data={"id": "dem", "kind": "raster", "crs": "EPSG:4545"}, files=upload,
+                    headers=_auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    layer = r.json()
+    assert (layer["kind"], layer["geometry_type"], layer["source_crs"]) == ("raster", "Raster", "EPSG:4545")
+    corners = np.array([[x0, y0 - 200 * 30], [x0 + 300 * 30, y0]])
+    lon, lat = TO_LONLAT.transform(corners[:, 0], corners[:, 1])
+    assert layer["bbox"] == pytest.approx([lon.min(), lat.min(), lon.max(), lat.max()], abs=2e-4)
+    body = client.get("/v1/layers/dem/download")
+    assert body.status_code == 200 and body.headers["content-type"].startswith("image/tiff")
+    out = tmp_path / "back.tif"
+    out.write_bytes(body.content)
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 4545
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        np.testing.assert_array_equal(src.read(1), dem)
+        assert src.transform.almost_equals(from_origin(x0, y0, 30.0, 30.0))

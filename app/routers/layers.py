@@ -59,7 +59,7 @@ def download(
     version: int | None = Query(None, ge=1, description="a past version; the current one if omitted"),
     service: Service = Depends(get_service),
 ) -> Response:
-    from ecozone.layers.formats import write_download
+    from ecozone.layers.formats import RASTER_MEDIA_TYPE, write_download
 
     info = service.store.get_layer(layer_id)
     v = version or info.version
@@ -67,7 +67,7 @@ def download(
         if format not in (None, "tif"):
             raise InputError("栅格图层只能下载为 GeoTIFF（format=tif）", "A raster layer downloads as GeoTIFF (format=tif)",
                              field="format", value=format, allowed=["tif"])
-        body, media, filename = service.store.raster_bytes(layer_id, v), "image/tiff; application=geotiff", f"{layer_id}-v{v}.tif"
+        body, media, filename = service.store.raster_bytes(layer_id, v), RASTER_MEDIA_TYPE, f"{layer_id}-v{v}.tif"
     else:
         if format == "tif":
             raise InputError("矢量图层可下载为 geojson、gpkg 或 shp", "A vector layer downloads as geojson, gpkg or shp",

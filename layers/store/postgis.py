@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import psycopg
 
-SCHEMA_NAME = "ecozone"
 # Advisory lock keys (per database): one serialises writers, one the idempotent DDL at start.
 WRITE_LOCK = 0x65637A6E_0001  # "eczn" + 1
 SETUP_LOCK = 0x65637A6E_0002
+SCHEMA_VERSION = 1  # meta 'schema_version': the DDL below is run when a database has less
 
 DDL = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -193,13 +193,33 @@ class PostGISStore:
         # Setup first on a plain connection, so an unreachable database fails at once with
         # psycopg's own message rather than a pool timeout.
         with psycopg.connect(database_url, connect_timeout=30) as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
-            conn.execute(DDL)
+            if self._schema_version(conn) < SCHEMA_VERSION:
+                # Two processes starting at once: the second waits here, then finds it done
+                # (every statement is IF NOT EXISTS anyway).
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
+                conn.execute(DDL)
+                conn.execute(
+                    "INSERT INTO ecozone.meta VALUES ('schema_version', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (SCHEMA_VERSION,),
+                )
         self._pool = ConnectionPool(database_url, min_size=min_size, max_size=max_size, open=True,
                                     name="ecozone-layers")
         self._frames: dict[tuple[str, int], gpd.GeoDataFrame] = {}  # content versions are immutable
         self._frames_lock = threading.Lock()
+        # Writers of this process queue here rather than each holding a pooled connection
+        # while waiting for the advisory lock: the one holding it may need a second connection
+        # (before_commit reads other layers), and the pool must not run dry.
+        self._writer = threading.Lock()
         self._closed = False
+
+    @staticmethod
+    def _schema_version(conn) -> int:
+        """The schema version this database holds (0 when it has none), without taking locks
+        a running publish holds, so a worker starting mid-publish is not held up."""
+        if conn.execute("SELECT to_regclass('ecozone.meta')").fetchone()[0] is None:
+            return 0
+        row = conn.execute("SELECT value FROM ecozone.meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     # -- plumbing --------------------------------------------------------------------------
     def _rows(self, sql: str, args: tuple = (), *, binary: bool = False) -> list[tuple]:
@@ -212,7 +232,7 @@ class PostGISStore:
         """One write transaction: the write lock first, the generation bump last. Any exception
         (a refused write, a failing before_commit) rolls all of it back: the pool's connection
         context commits on a clean exit only."""
-        with self._pool.connection() as conn, conn.cursor() as cur:
+        with self._writer, self._pool.connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             yield cur
             cur.execute("UPDATE ecozone.meta SET value = value + 1 WHERE key = 'generation'")
@@ -299,9 +319,6 @@ class PostGISStore:
             data[name] = column
         return gpd.GeoDataFrame(pd.DataFrame(data, index=idx), geometry=geom_name, crs=4326)
 
-    def _fetch_features(self, sql: str, args: tuple) -> list[tuple]:
-        return self._rows(sql, args, binary=True)
-
     def read(self, layer_id: str, version: int | None = None) -> gpd.GeoDataFrame:
         kind, content_version, columns = self._content(layer_id, version)
         if kind == "raster":
@@ -309,10 +326,10 @@ class PostGISStore:
         key = (layer_id, content_version)
         frame = self._frames.get(key)
         if frame is None:
-            rows = self._fetch_features(
+            rows = self._rows(
                 "SELECT feature_index, feature_id, properties::text, ST_AsBinary(geom) FROM ecozone.features "
                 "WHERE layer_id = %s AND version = %s ORDER BY feature_index",
-                (layer_id, content_version),
+                (layer_id, content_version), binary=True,
             )
             frame = self._frame(rows, columns)
             with self._frames_lock:
@@ -325,11 +342,11 @@ class PostGISStore:
         if kind == "raster":
             raise not_vector(layer_id)
         w, s, e, n = (float(b) for b in bbox)
-        rows = self._fetch_features(
+        rows = self._rows(
             "SELECT feature_index, feature_id, properties::text, ST_AsBinary(geom) FROM ecozone.features "
             "WHERE layer_id = %s AND version = %s AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) "
             "AND ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326)) ORDER BY feature_index",
-            (layer_id, content_version, w, s, e, n, w, s, e, n),
+            (layer_id, content_version, w, s, e, n, w, s, e, n), binary=True,
         )
         # The index is the feature's row number in the whole layer, as in the embedded store.
         return self._frame(rows, columns, index=[r[0] for r in rows])
@@ -513,7 +530,9 @@ class PostGISStore:
         if cache is not None:
             with self._frames_lock:
                 self._frames[(layer_id, content_version)] = cache
-        return self.get_layer(layer_id)
+        # The version this write created — not get_layer(), which may already name a version
+        # another process committed since.
+        return info
 
     def rollback(self, layer_id: str, version: int, *, actor: str | None = None, comment: str | None = None,
                  before_commit: BeforeCommit | None = None) -> LayerInfo:
