@@ -55,7 +55,14 @@ class Snapshot:
 
 
 def open_store(settings: Settings) -> LayerStore:
-    return _open_store(settings.data_dir, settings.database_url)
+    """The configured store; a fresh, empty embedded one gets the demo layers (a PostGIS
+    database gets them only from `ecozone demo load`, on purpose)."""
+    store = _open_store(settings.data_dir, settings.database_url)
+    if isinstance(store, EmbeddedStore) and store.is_empty():
+        from ecozone.layers.demo import load_demo_layers
+
+        load_demo_layers(store)
+    return store
 
 
 def compiled_layers(store: LayerStore) -> list[LayerInfo]:
@@ -228,14 +235,9 @@ class Service:
 
     @classmethod
     def open(cls, settings: Settings) -> "Service":
-        """Open the configured store; a fresh, empty embedded one gets the demo layers (a
-        PostGIS database gets them only from `ecozone demo load`, on purpose). Compiled zones
-        are cached in <data_dir>/cache."""
+        """Open the configured store (see open_store). Compiled zones are cached in
+        <data_dir>/cache."""
         store = open_store(settings)
-        if isinstance(store, EmbeddedStore) and store.is_empty():
-            from ecozone.layers.demo import load_demo_layers
-
-            load_demo_layers(store)
         cache_dir = Path(settings.data_dir) / "cache"
         return cls(store, load_catalog_cached(cache_dir), cache_dir=cache_dir)
 

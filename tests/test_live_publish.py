@@ -155,3 +155,54 @@ def test_another_process_publish_is_followed_by_refresh(live, tmp_path, catalog)
     assert other.refresh() is True
     assert other.from_cache, "the follower must load the publisher's compiled zones, not recompile"
     assert other.snapshot.data_version == live.snapshot.data_version
+
+
+@pytest.mark.slow
+def test_a_publish_killed_mid_way_leaves_the_previous_version_byte_for_byte(tmp_path):
+    """SIGKILL an `ecozone layers import` of a large red-line layer once its version file is
+    being written: the previous version keeps serving, its file unchanged; the leftover is
+    unreferenced and swept once it is old."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import geopandas as gpd
+    import pyogrio
+
+    env = {**os.environ, "ECOZONE_DATA_DIR": str(tmp_path / "data")}
+    cli = [sys.executable, "-c", "from ecozone.cli import main; main()"]
+    subprocess.run(cli + ["layers", "list"], env=env, check=True, capture_output=True)  # demo loaded
+    store = EmbeddedStore(tmp_path / "data")
+    folder = store.root / "layers" / "red_lines"
+    (v1_file,) = list(folder.iterdir())
+    v1_bytes = hashlib.sha256(v1_file.read_bytes()).hexdigest()
+    generation = store.generation()
+
+    rng = np.random.default_rng(5)
+    centres = np.column_stack([rng.uniform(107.3, 108.0, 60_000), rng.uniform(29.2, 29.7, 60_000)])
+    big = gpd.GeoDataFrame({"name": ["图斑"] * len(centres)},
+                           geometry=shapely.buffer(shapely.points(centres), 0.0008, quad_segs=4), crs=4326)
+    path = tmp_path / "big.gpkg"
+    pyogrio.write_dataframe(big, path, driver="GPKG")
+
+    proc = subprocess.Popen(cli + ["layers", "import", str(path), "--id", "red_lines"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not any(p.name.startswith(".") for p in folder.iterdir()):
+        assert proc.poll() is None and time.time() < deadline, "the import ended before it could be interrupted"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    assert store.get_layer("red_lines").version == 1
+    assert store.generation() == generation
+    assert hashlib.sha256(v1_file.read_bytes()).hexdigest() == v1_bytes
+    leftovers = [p for p in folder.iterdir() if p != v1_file]
+    assert leftovers, "the kill should have left the unfinished file behind"
+    assert store.sweep_orphans() == 0  # young: could be another process's publish in flight
+    assert store.sweep_orphans(older_than_s=0) == len(leftovers)
+    assert list(folder.iterdir()) == [v1_file]
