@@ -96,15 +96,48 @@ class EmbeddedStore:
         self._db_path = self.root / "catalog.sqlite"
         self._frames: dict[str, gpd.GeoDataFrame] = {}  # by version file: versions are immutable
         self._frames_lock = threading.Lock()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        self._set_up()
+        self.sweep_orphans()
+
+    def _set_up(self) -> None:
+        """WAL mode, tables and migrations — skipped (no write, no lock) when already done, so
+        that workers opening the store never wait for a publish in flight. Setting WAL needs a
+        moment with no other connection: several processes opening a fresh directory at once
+        retry it."""
+        db = self._connect()
+        try:
+            if self._schema_current(db):
+                return
+            for attempt in range(50):
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
+            db.execute("BEGIN IMMEDIATE")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
             for table, columns in _MIGRATIONS.items():
                 have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
                 for column, decl in columns.items():
                     if column not in have:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        self.sweep_orphans()
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    @staticmethod
+    def _schema_current(db: sqlite3.Connection) -> bool:
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            return False
+        for table in ("layers", "layer_versions", "audit", "tokens", "meta"):
+            have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+            if not have or not set(_MIGRATIONS.get(table, {})) <= have:
+                return False
+        return True
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._db_path, timeout=60, isolation_level=None)
@@ -373,7 +406,7 @@ class EmbeddedStore:
         if cache is not None:
             with self._frames_lock:
                 self._frames[(self.root / rel).as_posix()] = cache
-        return self.get_layer(layer_id)
+        return info  # what this write made current (another process may have written since)
 
     def rollback(self, layer_id: str, version: int, *, actor: str | None = None, comment: str | None = None,
                  before_commit: BeforeCommit | None = None) -> LayerInfo:
