@@ -251,3 +251,35 @@ def test_geotiff_without_crs_is_stored_as_a_cog_in_the_crs_sent(api, tmp_path):
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         np.testing.assert_array_equal(src.read(1), dem)
         assert src.transform.almost_equals(from_origin(x0, y0, 30.0, 30.0))
+
+
+def test_geopackage_with_two_tables_and_a_csv_through_the_api(api, tmp_path):
+    client, tokens, _ = api
+    parks = gpd.GeoDataFrame({"name": ["白马山工业园"]}, geometry=[_square_gk(107.70, 29.38, 500)], crs=4545)
+    units = gpd.GeoDataFrame({"code": ["ZH50015610001"], "unit_class": ["key"]},
+                             geometry=[_square_gk(107.70, 29.38, 900)], crs=4545)
+    gpkg = tmp_path / "two.gpkg"
+    pyogrio.write_dataframe(parks, gpkg, layer="工业园区", driver="GPKG")
+    pyogrio.write_dataframe(units, gpkg, layer="管控单元", driver="GPKG", append=True)
+    upload = {"file": ("two.gpkg", gpkg.read_bytes(), "application/geopackage+sqlite3")}
+    r = client.post("/v1/layers", data={"id": "parks", "kind": "industrial_park"}, files=upload,
+                    headers=_auth(tokens["editor"]))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "ambiguous_table"
+    assert "工业园区" in r.json()["error"]["message"]["zh"] and "管控单元" in r.json()["error"]["message"]["zh"]
+    r = client.post("/v1/layers", data={"id": "parks", "kind": "industrial_park", "layer": "工业园区"}, files=upload,
+                    headers=_auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    assert (r.json()["feature_count"], r.json()["source_crs"]) == (1, "EPSG:4545")
+
+    csv = tmp_path / "sites.csv"
+    gpd.GeoDataFrame({"name": ["实验小学"], "category": ["school"], "lon": [107.71], "lat": [29.39]},
+                     geometry=gpd.points_from_xy([107.71], [29.39]), crs=4326).drop(columns="geometry").pipe(
+        lambda df: pyogrio.write_dataframe(df, csv, driver="CSV"))
+    upload = {"file": ("sites.csv", csv.read_bytes(), "text/csv")}
+    r = client.post("/v1/layers", data={"id": "schools", "kind": "sensitive_site"}, files=upload,
+                    headers=_auth(tokens["editor"]))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "missing_crs"
+    r = client.post("/v1/layers", data={"id": "schools", "kind": "sensitive_site", "crs": "EPSG:4326"}, files=upload,
+                    headers=_auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["bbox"] == pytest.approx([107.71, 29.39, 107.71, 29.39])
