@@ -283,3 +283,14 @@ def test_geopackage_with_two_tables_and_a_csv_through_the_api(api, tmp_path):
                     headers=_auth(tokens["editor"]))
     assert r.status_code == 201, r.text
     assert r.json()["bbox"] == pytest.approx([107.71, 29.39, 107.71, 29.39])
+
+
+def test_cors_origins_are_a_setting(tmp_path, demo_service):
+    plain = TestClient(create_app(Settings(data_dir=tmp_path), demo_service))
+    origin = {"Origin": "https://gis.cq.example", "Access-Control-Request-Method": "PUT"}
+    assert "access-control-allow-origin" not in plain.options("/v1/layers/x", headers=origin).headers
+    allowed = TestClient(create_app(Settings(data_dir=tmp_path, cors_origins="https://gis.cq.example"), demo_service))
+    r = allowed.options("/v1/layers/x", headers={**origin, "Access-Control-Request-Headers": "authorization,if-match"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://gis.cq.example"
+    other = allowed.options("/v1/layers/x", headers={**origin, "Origin": "https://elsewhere.example"})
+    assert other.headers.get("access-control-allow-origin") != "https://elsewhere.example"

@@ -21,6 +21,8 @@ import hashlib
 import json
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -199,6 +201,35 @@ class LayerStore(Protocol):
 
 
 # -- shared by the backends ------------------------------------------------------------------
+class FrameCache:
+    """Frames of immutable layer versions, the most recently used kept: a long-running server
+    reads every version it is asked for (downloads of old versions, rollbacks) and must not
+    keep them all."""
+
+    def __init__(self, size: int = 256):
+        self._size = size
+        self._frames: OrderedDict[Any, gpd.GeoDataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> gpd.GeoDataFrame | None:
+        with self._lock:
+            frame = self._frames.get(key)
+            if frame is not None:
+                self._frames.move_to_end(key)
+            return frame
+
+    def put(self, key, frame: gpd.GeoDataFrame) -> None:
+        with self._lock:
+            self._frames[key] = frame
+            self._frames.move_to_end(key)
+            while len(self._frames) > self._size:
+                self._frames.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ import shapely
 
 from ecozone.layers.errors import InputError
 from ecozone.layers.store.base import (
-    RASTER_GEOMETRY, AuditEntry, BeforeCommit, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
+    RASTER_GEOMETRY, AuditEntry, BeforeCommit, FrameCache, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
     audit_detail, bytes_digest, check_layer_id, check_mode, check_role, hash_token,
     layer_exists, new_token_secret, no_layer, no_version, not_vector, now_iso, prepare_frame, staged_info,
     version_mismatch,
@@ -94,8 +93,7 @@ class EmbeddedStore:
         self.root = Path(data_dir)
         (self.root / "layers").mkdir(parents=True, exist_ok=True)
         self._db_path = self.root / "catalog.sqlite"
-        self._frames: dict[str, gpd.GeoDataFrame] = {}  # by version file: versions are immutable
-        self._frames_lock = threading.Lock()
+        self._frames = FrameCache()  # versions are immutable: cached frames never go stale
         self._set_up()
         self.sweep_orphans()
 
@@ -250,8 +248,7 @@ class EmbeddedStore:
             import pyogrio
 
             frame = prepare_frame(pyogrio.read_dataframe(path))
-            with self._frames_lock:
-                self._frames[key] = frame
+            self._frames.put(key, frame)
         return frame
 
     def read_bbox(self, layer_id: str, bbox: tuple[float, float, float, float],
@@ -404,8 +401,7 @@ class EmbeddedStore:
             self._audit(db, actor, action, layer_id, version, comment=comment, restored_from=restored_from,
                         feature_count=info.feature_count, sha256=info.sha256)
         if cache is not None:
-            with self._frames_lock:
-                self._frames[(self.root / rel).as_posix()] = cache
+            self._frames.put((self.root / rel).as_posix(), cache)
         return info  # what this write made current (another process may have written since)
 
     def rollback(self, layer_id: str, version: int, *, actor: str | None = None, comment: str | None = None,

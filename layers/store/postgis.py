@@ -30,7 +30,7 @@ import shapely
 
 from ecozone.layers.errors import InputError
 from ecozone.layers.store.base import (
-    RASTER_GEOMETRY, AuditEntry, BeforeCommit, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
+    RASTER_GEOMETRY, AuditEntry, BeforeCommit, FrameCache, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
     audit_detail, bytes_digest, check_layer_id, check_mode, check_role, hash_token, layer_exists,
     new_token_secret, no_layer, no_version, not_vector, now_iso, prepare_frame, staged_info, version_mismatch,
 )
@@ -204,8 +204,7 @@ class PostGISStore:
                 )
         self._pool = ConnectionPool(database_url, min_size=min_size, max_size=max_size, open=True,
                                     name="ecozone-layers")
-        self._frames: dict[tuple[str, int], gpd.GeoDataFrame] = {}  # content versions are immutable
-        self._frames_lock = threading.Lock()
+        self._frames = FrameCache()  # versions are immutable: cached frames never go stale
         # Writers of this process queue here rather than each holding a pooled connection
         # while waiting for the advisory lock: the one holding it may need a second connection
         # (before_commit reads other layers), and the pool must not run dry.
@@ -332,8 +331,7 @@ class PostGISStore:
                 (layer_id, content_version), binary=True,
             )
             frame = self._frame(rows, columns)
-            with self._frames_lock:
-                self._frames[key] = frame
+            self._frames.put(key, frame)
         return frame
 
     def read_bbox(self, layer_id: str, bbox: tuple[float, float, float, float],
@@ -528,8 +526,7 @@ class PostGISStore:
             self._audit(cur, actor, action, layer_id, version, comment=comment, restored_from=restored_from,
                         feature_count=info.feature_count, sha256=info.sha256)
         if cache is not None:
-            with self._frames_lock:
-                self._frames[(layer_id, content_version)] = cache
+            self._frames.put((layer_id, content_version), cache)
         # The version this write created — not get_layer(), which may already name a version
         # another process committed since.
         return info
