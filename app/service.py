@@ -2,7 +2,7 @@
 
 Data flows one way: the store's current layer versions are compiled with the catalog into
 one ZoneIndex; a request reads one immutable Snapshot, so it always sees one consistent data
-version (layer writes, which will swap the snapshot, are not part of this version).
+version, and a publish swaps in the next snapshot in one assignment (see Service).
 
 Compiling reads every layer and builds every zone (seconds); the result depends only on the
 data version, so it is cached in ``<data_dir>/cache/zones-<data_version>.pickle``. The data

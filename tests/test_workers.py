@@ -16,17 +16,10 @@ import pyogrio
 import pytest
 
 from ecozone.layers.demo import read_demo_layer
+from pgserver import free_port
 
 ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _health(base: str) -> dict:
@@ -43,7 +36,7 @@ def two_workers(request, tmp_path):
         # A PostGIS store never loads the illustrative demo by itself: `ecozone demo load` does.
         env["ECOZONE_DATABASE_URL"] = request.getfixturevalue("pg_database_url")
         subprocess.run(ECOZONE + ["demo", "load"], env=env, check=True, capture_output=True, timeout=300)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(ECOZONE + ["serve", "--port", str(port), "--workers", "2"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
