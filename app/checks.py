@@ -94,10 +94,15 @@ def site_in_lonlat(
     return lonlat, metric
 
 
-def run_check(service: Service, settings: Settings, req: SitingRequest) -> dict:
-    """One siting check on the current data version, as the API answers it (the CLI shares it)."""
+def run_check(service: Service, settings: Settings, req: SitingRequest, with_geometry: bool = False) -> dict:
+    """One siting check on the current data version, as the API answers it (the CLI shares it).
+    ``with_geometry``: each finding also carries its zone, deciding boundary, reference feature
+    and nearest line (for maps)."""
     snapshot = service.snapshot
     types = snapshot.engine.resolve_project_types(req.project_type)
     lonlat, metric = site_in_lonlat(req.geometry, req.crs, settings, plausible_extent(service, settings))
     ev = snapshot.engine.evaluate_metric(metric, types)
-    return evaluation_json(ev, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label)
+    answer = evaluation_json(ev, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label,
+                             *((snapshot.engine.index, metric) if with_geometry else ()))
+    answer["layer_versions"] = {i.id: i.version for i in snapshot.layers}
+    return answer

@@ -15,6 +15,7 @@ from ecozone.auth import require_role
 from ecozone.deps import get_service
 from ecozone.docs import install_offline_docs
 from ecozone.errors import install_error_handlers
+from ecozone.maps import install_maps
 from ecozone.routers import catalog, layers, siting
 from ecozone.service import Service
 from ecozone.settings import Settings
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(catalog.router, dependencies=reads)
     app.include_router(layers.read_router, dependencies=reads)
     app.include_router(layers.write_router, dependencies=[Depends(require_role("editor"))])
+    install_maps(app, settings, reads)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     # How often each worker asks the store whether another process published (seconds).
     refresh_interval_s: float = 0.5
 
+    # The browser app and folium maps: front-end packages from `npm ci` (node_modules beside the
+    # source tree unless set), and the basemap — none by default, so an offline intranet works;
+    # "osm" or "tianditu" (with its token) when the network allows.
+    assets_dir: Path | None = None
+    basemap: str = "none"
+    tianditu_token: str = ""
+
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

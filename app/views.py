@@ -5,9 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import shapely
+import shapely.geometry
 
 from ecozone.zoning.catalog import Rule, ZoneDef
 from ecozone.zoning.engine import Evaluation, Finding
+from ecozone.zoning.index import ZoneIndex
+from ecozone.zoning.metric import to_lonlat
 
 
 def zone_json(z: ZoneDef) -> dict:
@@ -109,9 +112,35 @@ def map_url(site_lonlat: shapely.Geometry, project_type: tuple[str, ...] | None)
     return "/v1/siting/map.html?" + urlencode(params)
 
 
+# Maps show a zone within this distance of the site (and at least twice its buffer).
+_GEOMETRY_WINDOW_M = 3000.0
+_GEOMETRY_SIMPLIFY_M = 2.0
+
+
+def finding_geometries(index: ZoneIndex, findings: list[Finding], site_metric: shapely.Geometry) -> list[dict]:
+    """GeoJSON (WGS84) of each finding's zone, deciding boundary, reference feature and
+    nearest line, for maps: simplified to 2 m, cut to a window around the site."""
+    out = []
+    for f in findings:
+        window = max(_GEOMETRY_WINDOW_M, 2 * (f.threshold_m or 0.0))
+        parts = index.zone_geometry(f.zone_id, site_metric, window)
+        geo = {}
+        for name, geom in parts.items():
+            if geom is None or geom.is_empty:
+                geo[name] = None
+                continue
+            if name != "nearest":
+                geom = shapely.simplify(geom, _GEOMETRY_SIMPLIFY_M, preserve_topology=True)
+            geo[name] = shapely.geometry.mapping(shapely.set_precision(to_lonlat(geom), 1e-7))
+        out.append(geo)
+    return out
+
+
 def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version: str, label: str | None,
-                    crs: str) -> dict:
-    return {
+                    crs: str, index: ZoneIndex | None = None, site_metric: shapely.Geometry | None = None) -> dict:
+    """The check answer. Given the index and the metric site, each finding also carries
+    `geometry` (see finding_geometries)."""
+    answer = {
         "verdict": ev.verdict,
         "project_type": _types_json(ev.project_type),
         "project_types": list(ev.project_type) if ev.project_type else None,
@@ -131,3 +160,8 @@ def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version:
         "data_version": data_version,
         "map_url": map_url(site_lonlat, ev.project_type),
     }
+    if index is not None and site_metric is not None:
+        for key, findings in (("findings", ev.findings), ("conditional_findings", ev.conditional_findings)):
+            for row, geometry in zip(answer[key], finding_geometries(index, findings, site_metric)):
+                row["geometry"] = geometry
+    return answer

@@ -27,6 +27,7 @@ class Finding:
     threshold_m: float | None
     overlap_area_m2: float | None
     overlap_ratio: float | None
+    zone_id: int = -1  # into the ZoneIndex it came from: its region, reference and clip
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class Engine:
                 threshold_m=float(rule.zone.buffer_m) if rule.zone.buffer_m else None,
                 overlap_area_m2=round(area, 1) if polygonal else None,
                 overlap_ratio=round(area / site.area, 4) if polygonal else None,
+                zone_id=int(zid),
             )
             # One finding per rule: the nearest feature that puts the site in its zone.
             prev = best.get(rule_idx)

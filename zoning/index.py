@@ -434,6 +434,27 @@ class ZoneIndex:
         counts = np.bincount(self.zone_rule, minlength=len(self.catalog.rules)) if len(self.zone_rule) else []
         return {r.id: int(counts[i]) if len(counts) else 0 for i, r in enumerate(self.catalog.rules)}
 
+    def zone_geometry(self, zone_id: int, site_metric: shapely.Geometry, window_m: float) -> dict:
+        """What a map needs to show why a zone binds a site, in metres, cut to a window around
+        the site (a red line or a complement zone can span a district): the zone's region, its
+        boundary (for a buffered zone, the buffer line that decided), the reference feature, and
+        the shortest line from the site to the reference's edge (the distance reported)."""
+        xmin, ymin, xmax, ymax = site_metric.bounds
+        window = shapely.box(xmin - window_m, ymin - window_m, xmax + window_m, ymax + window_m)
+        region = self.zone_region[zone_id]
+        reference = self.zone_reference[zone_id]
+        half = float(self.zone_half_width[zone_id])
+        nearest = shapely.shortest_line(site_metric, reference)
+        if half > 0 and nearest.length > 0:  # a line river: stop at its shoreline, not its centreline
+            nearest = shapely.LineString([nearest.coords[0], nearest.interpolate(max(nearest.length - half, 0.0)).coords[0]])
+        return {
+            "zone": shapely.intersection(region, window),
+            "boundary": shapely.intersection(shapely.boundary(region), window)
+            if float(self.zone_within[zone_id]) > 0 else None,
+            "reference": shapely.intersection(reference, window),
+            "nearest": nearest if nearest.length > 0 else None,  # none when the site is inside
+        }
+
     def query(self, site_metric: shapely.Geometry) -> tuple[list[str], np.ndarray]:
         """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects."""
         owners = set(self.piece_owner[self.tree.query(site_metric, predicate="intersects")].tolist())

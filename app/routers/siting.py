@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
 
 from ecozone.checks import SitingRequest, run_check
 from ecozone.deps import get_service, get_settings
-from ecozone.layers.errors import NotAvailable
 from ecozone.service import Service
 from ecozone.settings import Settings
 
@@ -16,19 +17,10 @@ router = APIRouter(prefix="/v1/siting", tags=["siting"])
 @router.post("/check")
 def check_site(
     req: SitingRequest,
+    include: Literal["geometry"] | None = Query(
+        None, description="geometry: each finding also carries GeoJSON (WGS84) of its zone, the boundary that "
+        "decided (a buffer line), the reference feature and the nearest line from the site, near the site"),
     service: Service = Depends(get_service),
     settings: Settings = Depends(get_settings),
 ) -> dict:
-    return run_check(service, settings, req)
-
-
-@router.get("/map.html", include_in_schema=False)
-def siting_map() -> None:
-    # The contract's map of one check needs the offline map assets (Leaflet from the npm registry,
-    # served by ecozone itself); until they ship, say so instead of loading a CDN.
-    raise NotAvailable(
-        "选址地图尚未提供（需离线地图资源）；请使用核查结果中的距离与引文。",
-        "The siting map is not available in this version (it needs offline map assets); "
-        "use the check's distances and citations.",
-        where="/v1/siting/map.html",
-    )
+    return run_check(service, settings, req, with_geometry=include == "geometry")
