@@ -17,6 +17,7 @@ from ecozone.docs import install_offline_docs
 from ecozone.errors import install_error_handlers
 from ecozone.maps import install_maps
 from ecozone.routers import catalog, layers, siting
+from ecozone.routers.ogc import ogc_features_router
 from ecozone.service import Service
 from ecozone.settings import Settings
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(siting.router, dependencies=reads)
     app.include_router(catalog.router, dependencies=reads)
     app.include_router(layers.read_router, dependencies=reads)
+    app.include_router(ogc_features_router("/ogc"), dependencies=reads)
     app.include_router(layers.write_router, dependencies=[Depends(require_role("editor"))])
     install_maps(app, settings, reads)
     if settings.cors_origin_list:

@@ -14,8 +14,10 @@ def install_maps(app: FastAPI, settings: Settings, read_dependencies: list) -> N
     """Mount the front-end assets and include the map routers (reads: public unless configured)."""
     from ecozone.maps import folium_maps, report, web
     from ecozone.maps.assets import mount_assets
+    from ecozone.maps.tiles import tiles_router
 
     app.include_router(web.router, dependencies=read_dependencies)
     app.include_router(folium_maps.router, dependencies=read_dependencies)
     app.include_router(report.router, dependencies=read_dependencies)
+    app.include_router(tiles_router(), dependencies=read_dependencies)
     mount_assets(app, settings)
