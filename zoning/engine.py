@@ -10,7 +10,7 @@ import shapely
 from ecozone.layers.errors import UnknownProjectType
 from ecozone.zoning.catalog import EFFECT_ORDER, Rule
 from ecozone.zoning.index import ZoneIndex
-from ecozone.zoning.metric import to_metric
+from ecozone.zoning.metric import scale_factor, to_metric
 
 # Floating-point slack on the exact distance test (metres).
 _EPS_M = 1e-6
@@ -61,6 +61,12 @@ class Evaluation:
 
 
 NOT_COVERED = "not_covered"
+
+
+def site_scale(site: shapely.Geometry) -> float:
+    """The metric CRS's point scale at the site: metric lengths / k are geodesic metres."""
+    xmin, _, xmax, _ = site.bounds
+    return float(scale_factor((xmin + xmax) / 2))
 
 
 def strictest(effects) -> str:
@@ -149,8 +155,8 @@ class Engine:
             conditional_findings=conditional,
             superseded_findings=superseded,
             control_units=idx.control_units_at(site),
-            site_area_m2=float(site.area) if dim == 2 else None,
-            site_length_m=float(site.length) if dim == 1 else None,
+            site_area_m2=float(site.area) / site_scale(site) ** 2 if dim == 2 else None,
+            site_length_m=float(site.length) / site_scale(site) if dim == 1 else None,
         )
 
     def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray) -> np.ndarray:
@@ -169,7 +175,7 @@ class Engine:
             clips = idx.zone_clip[b_ids]
             clipped = {c: (site if c < 0 else shapely.intersection(site, idx.clips[c])) for c in np.unique(clips)}
             parts = np.array([clipped[c] for c in clips], dtype=object)
-        d = shapely.distance(parts, idx.zone_reference[b_ids])
+        d = shapely.distance(parts, idx.zone_reference[b_ids]) / site_scale(site)
         keep = np.ones(zone_ids.size, dtype=bool)
         keep[buffered] = np.nan_to_num(d, nan=np.inf) <= within[buffered] + _EPS_M
         return zone_ids[keep]
@@ -177,11 +183,13 @@ class Engine:
     def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray) -> list[Finding]:
         idx = self.index
         z = idx.zones
-        dist = shapely.distance(site, idx.zone_reference[zone_ids]) - idx.zone_half_width[zone_ids]
+        k = site_scale(site)
+        dist = shapely.distance(site, idx.zone_reference[zone_ids]) / k - idx.zone_half_width[zone_ids]
         dist = np.maximum(dist, 0.0)
         polygonal = shapely.get_dimensions(site) == 2 and site.area > 0
         if polygonal:
-            overlap = shapely.area(shapely.intersection(site, idx.zone_region[zone_ids]))
+            overlap = shapely.area(shapely.intersection(site, idx.zone_region[zone_ids])) / (k * k)
+            site_area = site.area / (k * k)
         best: dict[int, Finding] = {}
         for k, zid in enumerate(zone_ids):
             rule_idx = int(idx.zone_rule[zid])
@@ -195,7 +203,7 @@ class Engine:
                 distance_m=round(float(dist[k]), 1),
                 threshold_m=float(rule.zone.buffer_m) if rule.zone.buffer_m else None,
                 overlap_area_m2=round(area, 1) if polygonal else None,
-                overlap_ratio=round(area / site.area, 4) if polygonal else None,
+                overlap_ratio=round(area / site_area, 4) if polygonal else None,
                 zone_id=int(zid),
             )
             # One finding per rule: the nearest feature that puts the site in its zone.

@@ -24,7 +24,7 @@ import shapely
 from shapely import STRtree
 
 from ecozone.zoning.catalog import Catalog, Rule
-from ecozone.zoning.metric import to_metric
+from ecozone.zoning.metric import _FALSE_EASTING, scale_factor, to_metric
 
 if TYPE_CHECKING:  # annotations only: the warm CLI path never imports geopandas
     import geopandas as gpd
@@ -297,9 +297,16 @@ class ZoneIndex:
             buffered = within > 0
             outer, region = refs.copy(), refs.copy()
             if buffered.any():
-                outer[buffered] = shapely.buffer(refs[buffered], within[buffered] * _CIRCUMSCRIBE + _OUTER_SLACK_M,
+                # Distances are geodesic (metric distance / point scale k, see metric.scale_factor),
+                # so a zone reaches within × k metric metres: the outer polygon takes the largest
+                # k it can reach, the drawn region the k at its middle.
+                b = shapely.bounds(refs[buffered])
+                reach = np.maximum(np.abs(b[:, 0] - _FALSE_EASTING), np.abs(b[:, 2] - _FALSE_EASTING))
+                k_out = scale_factor(_FALSE_EASTING + reach + within[buffered])
+                k_mid = scale_factor((b[:, 0] + b[:, 2]) / 2)
+                outer[buffered] = shapely.buffer(refs[buffered], within[buffered] * k_out * _CIRCUMSCRIBE + _OUTER_SLACK_M,
                                                  quad_segs=_QUAD_SEGS)
-                region[buffered] = shapely.buffer(refs[buffered], within[buffered], quad_segs=_AREA_QUAD_SEGS)
+                region[buffered] = shapely.buffer(refs[buffered], within[buffered] * k_mid, quad_segs=_AREA_QUAD_SEGS)
             fids = frame["feature_id"].astype(str).to_numpy()
             names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else np.full(len(frame), None)
             if zd.downstream_sector is not None:

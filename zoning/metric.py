@@ -62,3 +62,17 @@ def to_metric(geoms):
 def to_lonlat(geoms):
     """EPSG:4545 metres → WGS84 lon/lat."""
     return _apply(_inverse(), geoms)
+
+
+_FALSE_EASTING = 500_000.0
+# Gaussian radius of curvature at Chongqing's latitude (29.5N on GRS80): the scale factor's
+# curvature term is k − 1 ≈ x² / 2R², under 1e-3 here, so R's latitude dependence is lost in it.
+_GAUSS_R = 6_373_400.0
+
+
+def scale_factor(easting) -> np.ndarray | float:
+    """The metric CRS's point scale at an easting: a short distance measured in it is k times
+    the geodesic one (k = 1 on the central meridian, 1.0008 at 110.2E). Dividing by k makes
+    distances near-geodesic (error ≪ 0.01 %) instead of up to 0.08 % long."""
+    u = (np.asarray(easting, dtype=float) - _FALSE_EASTING) / _GAUSS_R
+    return 1.0 + u * u / 2.0 + u ** 4 / 24.0
