@@ -8,6 +8,7 @@ import shapely
 import shapely.geometry
 
 from ecozone.zoning.catalog import Rule, ZoneDef
+from ecozone.zoning.chainage import stake
 from ecozone.zoning.engine import Evaluation, Finding
 from ecozone.zoning.index import ZoneIndex
 from ecozone.zoning.metric import to_lonlat
@@ -62,6 +63,9 @@ def finding_json(f: Finding) -> dict:
         "message": f.rule.message.model_dump(),
         "citation": f.rule.citation.model_dump(),
         "exception": exception_json(f.rule),
+        **({"segments": [
+            {"from_m": round(a, 1), "to_m": round(b, 1), "length_m": round(b - a, 1), "from_k": stake(a), "to_k": stake(b)}
+            for a, b in f.segments]} if f.segments is not None else {}),
     }
 
 
@@ -156,6 +160,7 @@ def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version:
             "area_m2": round(ev.site_area_m2, 1) if ev.site_area_m2 is not None else None,
             "length_m": round(ev.site_length_m, 1) if ev.site_length_m is not None else None,
         },
+        **({"chainage_length_m": round(ev.chainage_length_m, 1)} if ev.chainage_length_m is not None else {}),
         "coverage": coverage_json(ev),
         "data_version": data_version,
         "map_url": map_url(site_lonlat, ev.project_type),

@@ -70,7 +70,3 @@ def test_unknown_path_and_wrong_method_use_the_error_shape(client):
 
 def test_unknown_project_type_filter_on_rules_is_422(client):
     assert_error_shape(client.get("/v1/rules", params={"project_type": "spaceport"}), 422, "unknown_project_type")
-
-
-def test_siting_map_says_it_is_not_available_yet(client):
-    assert_error_shape(client.get("/v1/siting/map.html", params={"lon": 107.7, "lat": 29.3}), 501, "not_available")

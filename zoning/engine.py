@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
 
 from ecozone.layers.errors import UnknownProjectType
 from ecozone.zoning.catalog import EFFECT_ORDER, Rule
+from ecozone.zoning.chainage import Route, zone_intervals
 from ecozone.zoning.index import ZoneIndex
 from ecozone.zoning.metric import scale_factor, to_metric
 
@@ -28,6 +29,8 @@ class Finding:
     overlap_area_m2: float | None
     overlap_ratio: float | None
     zone_id: int = -1  # into the ZoneIndex it came from: its region, reference and clip
+    # For a linear site: chainage intervals (from_m, to_m) of the route inside the rule's zones.
+    segments: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Evaluation:
     control_units: list[dict]
     site_area_m2: float | None
     site_length_m: float | None
+    chainage_length_m: float | None = None  # a linear site's geodesic length along its vertices
 
 
 NOT_COVERED = "not_covered"
@@ -137,9 +141,10 @@ class Engine:
         codes, zone_ids = idx.query(site)
         coverage = self.coverage(site, codes)
         findings: list[Finding] = []
+        route = Route.of(site) if shapely.get_dimensions(site) == 1 else None
         if zone_ids.size:
             zone_ids = self._exact(site, zone_ids)
-            findings = self._findings(site, zone_ids)
+            findings = self._findings(site, zone_ids, route)
         applicable, conditional = self._partition(findings, project_type)
         applicable, superseded = self._apply_overrides(applicable, project_type)
         dim = shapely.get_dimensions(site)
@@ -157,6 +162,7 @@ class Engine:
             control_units=idx.control_units_at(site),
             site_area_m2=float(site.area) / site_scale(site) ** 2 if dim == 2 else None,
             site_length_m=float(site.length) / site_scale(site) if dim == 1 else None,
+            chainage_length_m=route.length_m if route is not None else None,
         )
 
     def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray) -> np.ndarray:
@@ -180,7 +186,7 @@ class Engine:
         keep[buffered] = np.nan_to_num(d, nan=np.inf) <= within[buffered] + _EPS_M
         return zone_ids[keep]
 
-    def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray) -> list[Finding]:
+    def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray, route: Route | None) -> list[Finding]:
         idx = self.index
         z = idx.zones
         k = site_scale(site)
@@ -191,7 +197,9 @@ class Engine:
             overlap = shapely.area(shapely.intersection(site, idx.zone_region[zone_ids])) / (k * k)
             site_area = site.area / (k * k)
         best: dict[int, Finding] = {}
+        by_rule: dict[int, list[int]] = {}
         for k, zid in enumerate(zone_ids):
+            by_rule.setdefault(int(idx.zone_rule[zid]), []).append(int(zid))
             rule_idx = int(idx.zone_rule[zid])
             rule = self.catalog.rules[rule_idx]
             area = float(overlap[k]) if polygonal else None
@@ -210,6 +218,8 @@ class Engine:
             prev = best.get(rule_idx)
             if prev is None or (f.distance_m, -(f.overlap_area_m2 or 0)) < (prev.distance_m, -(prev.overlap_area_m2 or 0)):
                 best[rule_idx] = f
+        if route is not None:
+            best = {r: replace(f, segments=tuple(zone_intervals(idx, by_rule[r], route))) for r, f in best.items()}
         return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
 
     def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):
