@@ -438,6 +438,8 @@ def _print_answer(a: dict, verdict: str) -> None:
         for f in rows:
             console.print(f"[bold]{f['rule_id']}[/] {f['message']['zh']}\n  《{f['citation']['document']}》"
                           f"{f['citation']['section']}：“{f['citation']['text']}”")
+    if "chainage_length_m" in a:
+        _print_chainage(console, a)
     console.print(f"data_version {a['data_version']}")
 
 
@@ -450,3 +452,17 @@ app.add_typer(demo_app, name="demo")
 
 def main() -> None:
     app()
+
+
+def _print_chainage(console, a: dict) -> None:
+    """A route's intervals inside each rule's zone, in K notation (桩号), as route designers read them."""
+    from rich.table import Table
+
+    table = Table(title=f"Chainage · 桩号区间 (route {a['chainage_length_m'] / 1000:.3f} km)")
+    for col in ("effect", "rule", "from", "to", "length_m"):
+        table.add_column(col)
+    for f in a["findings"]:
+        for s in f.get("segments") or []:
+            table.add_row(f"[{_VERDICT_STYLE.get(f['effect'], 'bold')}]{f['effect']}[/]", f["rule_id"],
+                          s["from_k"], s["to_k"], f"{s['length_m']:.1f}")
+    console.print(table)

@@ -89,3 +89,20 @@ def test_points_and_polygons_carry_no_segments(client, wu_river_site):
     lon, lat, _ = wu_river_site(500)
     a = client.post("/v1/siting/check", json={"geometry": {"type": "Point", "coordinates": [lon, lat]}}).json()
     assert all("segments" not in f for f in a["findings"]) and "chainage_length_m" not in a
+
+
+def test_cli_prints_the_chainage_table(tmp_path, answer):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    route = tmp_path / "route.geojson"
+    route.write_text(json.dumps({"type": "LineString", "coordinates": ROUTE}))
+    env = {**os.environ, "ECOZONE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "160", "NO_COLOR": "1"}
+    out = subprocess.run([sys.executable, "-c", "from ecozone.cli import main; main()", "check", "--geometry",
+                          str(route), "-t", "heavy_chemical"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 5, out.stderr
+    assert "桩号" in out.stdout
+    seg = next(f for f in answer["findings"] if f["rule_id"] == "wulong-wu-river-1km")["segments"][0]
+    assert seg["from_k"] in out.stdout and seg["to_k"] in out.stdout
