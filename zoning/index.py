@@ -71,6 +71,41 @@ class Zones:
     region: list[shapely.Geometry] = field(default_factory=list)  # for overlap areas
 
 
+def buffer_exact(geoms: np.ndarray, radii: np.ndarray, quad_segs: int) -> np.ndarray:
+    """Buffers that contain every point within the radius. GEOS simplifies a buffer's input by
+    1 % of the distance first (BufferInputLineSimplifier), which can pull the boundary up to 1 %
+    *inside* the true buffer where the line is concave (measured: 990 m for a 1 km buffer of a
+    river) — a site 995 m from the river would be missed. A single segment has nothing to
+    simplify, so lines and polygon rings are buffered segment by segment (capsules) and united;
+    the only error left is the arcs' chords, which the callers account for."""
+    geoms = np.asarray(geoms, dtype=object)
+    radii = np.broadcast_to(np.asarray(radii, dtype=float), geoms.shape)
+    out = np.empty(geoms.shape, dtype=object)
+    simple = shapely.get_num_coordinates(geoms) <= 2  # points and single segments
+    if simple.any():
+        out[simple] = shapely.buffer(geoms[simple], radii[simple], quad_segs=quad_segs)
+    rest = np.flatnonzero(~simple)
+    if not rest.size:
+        return out
+    polygonal = shapely.get_dimensions(geoms[rest]) == 2
+    lines = np.where(polygonal, shapely.boundary(geoms[rest]), geoms[rest])
+    parts, owner = shapely.get_parts(lines, return_index=True)
+    rings = [shapely.get_coordinates(p) for p in parts]
+    counts = np.array([len(r) - 1 for r in rings])
+    starts = np.concatenate([r[:-1] for r in rings])
+    ends = np.concatenate([r[1:] for r in rings])
+    seg_owner = np.repeat(owner, counts)
+    capsules = shapely.buffer(shapely.linestrings(np.stack([starts, ends], axis=1)),
+                              radii[rest][seg_owner], quad_segs=quad_segs)
+    order = np.argsort(seg_owner, kind="stable")
+    bounds = np.searchsorted(seg_owner[order], np.arange(rest.size + 1))
+    for k, i in enumerate(rest):
+        pieces = capsules[order[bounds[k]:bounds[k + 1]]]
+        u = shapely.union_all(pieces)
+        out[i] = shapely.union(u, geoms[i]) if polygonal[k] else u
+    return out
+
+
 def subdivide(geom: shapely.Geometry, max_vertices: int = MAX_PIECE_VERTICES) -> list[shapely.Geometry]:
     """Split a (multi)polygon into pieces of at most ``max_vertices`` by recursive halving of
     the bounding box (the ST_Subdivide idea). Pieces tile the input exactly."""
@@ -304,9 +339,9 @@ class ZoneIndex:
                 reach = np.maximum(np.abs(b[:, 0] - _FALSE_EASTING), np.abs(b[:, 2] - _FALSE_EASTING))
                 k_out = scale_factor(_FALSE_EASTING + reach + within[buffered])
                 k_mid = scale_factor((b[:, 0] + b[:, 2]) / 2)
-                outer[buffered] = shapely.buffer(refs[buffered], within[buffered] * k_out * _CIRCUMSCRIBE + _OUTER_SLACK_M,
-                                                 quad_segs=_QUAD_SEGS)
-                region[buffered] = shapely.buffer(refs[buffered], within[buffered] * k_mid, quad_segs=_AREA_QUAD_SEGS)
+                outer[buffered] = buffer_exact(refs[buffered], within[buffered] * k_out * _CIRCUMSCRIBE + _OUTER_SLACK_M,
+                                               _QUAD_SEGS)
+                region[buffered] = buffer_exact(refs[buffered], within[buffered] * k_mid, _AREA_QUAD_SEGS)
             fids = frame["feature_id"].astype(str).to_numpy()
             names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else np.full(len(frame), None)
             if zd.downstream_sector is not None:
