@@ -443,11 +443,12 @@ def _print_answer(a: dict, verdict: str) -> None:
     console.print(f"data_version {a['data_version']}")
 
 
-from ecozone.cli_admin import demo_app, layers_app, token_app  # noqa: E402 — they use the helpers above
+from ecozone.cli_admin import demo_app, layers_app, suitability, token_app  # noqa: E402 — they use the helpers above
 
 app.add_typer(layers_app, name="layers")
 app.add_typer(token_app, name="token")
 app.add_typer(demo_app, name="demo")
+app.command()(suitability)
 
 
 def main() -> None:

@@ -162,3 +162,40 @@ def demo_load() -> None:
         _guard(lambda: service.publish(layer_id, name, kind, read_demo_layer(layer_id), "EPSG:4326",
                                        actor=_cli_actor(), comment="demo (示意数据，非法定边界)"))
     _stderr().print(f"loaded {len(DEMO_LAYERS)} demo layers; data_version {service.snapshot.data_version}")
+
+
+def suitability(
+    area: str = typer.Option(..., help="A jurisdiction code (500102) or a polygon file (GeoJSON, KML, WKT)"),
+    project_type: list[str] | None = typer.Option(None, "--project-type", "-t", help="Code or Chinese name; repeat "
+                                                  "or comma-separate for several"),
+    output: Path = typer.Option(..., "-o", "--output", dir_okay=False,
+                                help="GeoPackage or GeoJSON of the partition (a verdict per polygon)"),
+    verdict: list[str] | None = typer.Option(None, help="Write only these verdicts (e.g. --verdict permitted)"),
+    crs: str | None = typer.Option(None, help="CRS of a polygon file"),
+) -> None:
+    """Where may it go: partition an area by verdict for a project type."""
+    import geopandas as gpd
+
+    from ecozone.cli import read_geometry_file, split_project_types
+    from ecozone.suitability import SuitabilityRequest
+    from ecozone.suitability import suitability as run
+
+    if Path(area).is_file():
+        geometry, file_crs = _guard(lambda: read_geometry_file(Path(area)))
+        req = SuitabilityRequest(area=geometry, crs=crs or file_crs or "EPSG:4326",
+                                 project_type=_guard(lambda: split_project_types(project_type)))
+    else:
+        req = SuitabilityRequest(area=area, project_type=_guard(lambda: split_project_types(project_type)))
+    service = _service()
+    with _stderr().status("Partitioning the area by verdict…"):
+        _, answer = _guard(lambda: run(service, req))
+    features = [f for f in answer["features"] if not verdict or f["properties"]["verdict"] in verdict]
+    frame = gpd.GeoDataFrame.from_features(features, crs=4326)
+    if len(frame):
+        frame["rule_ids"] = frame["rule_ids"].map(lambda ids: ",".join(ids))
+    driver = "GPKG" if output.suffix.lower() == ".gpkg" else "GeoJSON"
+    frame.to_file(output, driver=driver, engine="pyogrio")
+    console = _stderr()
+    for v, area_m2 in answer["summary"].items():
+        console.print(f"{v:12} {area_m2 / 1e6:12.3f} km²")
+    console.print(f"wrote {len(frame)} polygons to {output}")

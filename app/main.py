@@ -16,7 +16,7 @@ from ecozone.deps import get_service
 from ecozone.docs import install_offline_docs
 from ecozone.errors import install_error_handlers
 from ecozone.maps import install_maps
-from ecozone.routers import catalog, layers, siting
+from ecozone.routers import catalog, layers, siting, suitability
 from ecozone.routers.ogc import ogc_features_router
 from ecozone.service import Service
 from ecozone.settings import Settings
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # Auth is attached here, per router, as dependencies; routes never check roles themselves.
     reads = [Depends(require_role("viewer"))] if settings.private_reads else []
     app.include_router(siting.router, dependencies=reads)
+    app.include_router(suitability.router, dependencies=reads)
     app.include_router(catalog.router, dependencies=reads)
     app.include_router(layers.read_router, dependencies=reads)
     app.include_router(ogc_features_router("/ogc"), dependencies=reads)
