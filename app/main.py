@@ -16,7 +16,7 @@ from ecozone.deps import get_service
 from ecozone.docs import install_offline_docs
 from ecozone.errors import install_error_handlers
 from ecozone.maps import install_maps
-from ecozone.routers import catalog, layers, siting, suitability
+from ecozone.routers import catalog, layers, projects, siting, suitability
 from ecozone.routers.ogc import ogc_features_router
 from ecozone.service import Service
 from ecozone.settings import Settings
@@ -28,9 +28,13 @@ log = logging.getLogger("ecozone")
 def _follow_store(service: Service, interval_s: float, stop: threading.Event) -> None:
     """Poll the store's generation, so that this worker serves what another one published
     (one cheap query per interval; the new zones come from the cache the publisher wrote)."""
+    # Saved checks computed on older data (a new rule catalog, a publish while this worker was
+    # down) are brought up to date first; then after every change another process made.
+    service.reevaluate_saved_checks("catch-up at start")
     while not stop.wait(interval_s):
         try:
-            service.refresh()
+            if service.refresh():
+                service.reevaluate_saved_checks("published by another process")
         except Exception:  # a store hiccup must not kill the follower; the next poll retries
             log.exception("could not refresh from the store")
 
@@ -77,6 +81,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(layers.read_router, dependencies=reads)
     app.include_router(ogc_features_router("/ogc"), dependencies=reads)
     app.include_router(layers.write_router, dependencies=[Depends(require_role("editor"))])
+    app.include_router(projects.read_router, dependencies=reads)
+    app.include_router(projects.write_router, dependencies=[Depends(require_role("viewer"))])
     install_maps(app, settings, reads)
     if settings.cors_origin_list:
         app.add_middleware(

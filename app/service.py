@@ -289,32 +289,40 @@ class Service:
 
         return before_commit, compiled
 
-    def publish(self, layer_id: str, name: str, kind: str, frame, source_crs: str, **options) -> LayerInfo:
+    def _write(self, cause: str, write):
+        """Run a store write with the compile hook, swap to what it compiled, then re-evaluate
+        the saved checks on the new snapshot (after the commit: a failure there loses nothing,
+        the next re-evaluation catches up)."""
         with self._swap_lock:
             hook, compiled = self._writing()
-            info = self.store.publish(layer_id, name, kind, frame, source_crs, before_commit=hook, **options)
+            out = write(hook)
             self._swap(compiled[-1])
-        return info
+        self.reevaluate_saved_checks(cause)
+        return out
+
+    def reevaluate_saved_checks(self, cause: str) -> int:
+        from ecozone.projects import reevaluate  # the app's answers, built on this module
+
+        try:
+            return reevaluate(self, cause)
+        except Exception:
+            log.exception("re-evaluating saved checks failed; the next change will catch up")
+            return 0
+
+    def publish(self, layer_id: str, name: str, kind: str, frame, source_crs: str, **options) -> LayerInfo:
+        return self._write(f"publish {layer_id}", lambda hook: self.store.publish(
+            layer_id, name, kind, frame, source_crs, before_commit=hook, **options))
 
     def publish_raster(self, layer_id: str, name: str, cog: bytes, meta: dict, **options) -> LayerInfo:
-        with self._swap_lock:
-            hook, compiled = self._writing()
-            info = self.store.publish_raster(layer_id, name, cog, meta, before_commit=hook, **options)
-            self._swap(compiled[-1])
-        return info
+        return self._write(f"publish {layer_id}", lambda hook: self.store.publish_raster(
+            layer_id, name, cog, meta, before_commit=hook, **options))
 
     def rollback(self, layer_id: str, version: int, **options) -> LayerInfo:
-        with self._swap_lock:
-            hook, compiled = self._writing()
-            info = self.store.rollback(layer_id, version, before_commit=hook, **options)
-            self._swap(compiled[-1])
-        return info
+        return self._write(f"rollback {layer_id} to v{version}", lambda hook: self.store.rollback(
+            layer_id, version, before_commit=hook, **options))
 
     def delete(self, layer_id: str, **options) -> None:
-        with self._swap_lock:
-            hook, compiled = self._writing()
-            self.store.delete(layer_id, before_commit=hook, **options)
-            self._swap(compiled[-1])
+        return self._write(f"delete {layer_id}", lambda hook: self.store.delete(layer_id, before_commit=hook, **options))
 
 
 def changed_kinds(before: list[LayerInfo], after: list[LayerInfo]) -> set[str]:

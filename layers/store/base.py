@@ -197,6 +197,26 @@ class LayerStore(Protocol):
     def token_for(self, secret: str) -> TokenInfo | None:
         """The active token with this secret, or None."""
 
+    # -- saved checks (planners' projects) and change impact --------------------------------
+    def create_project(self, name: str, *, actor: str | None = None) -> dict: ...
+
+    def list_projects(self) -> list[dict]: ...
+
+    def get_project(self, project_id: str) -> dict:
+        """The project with its saved checks (each with its current answer summary)."""
+
+    def save_check(self, project_id: str, request: dict, summary: dict, *, actor: str | None = None) -> dict: ...
+
+    def checks_not_at(self, data_version: str) -> list[dict]:
+        """Saved checks whose current answer was computed on another data version."""
+
+    def update_check(self, check_id: str, expected_data_version: str, summary: dict, impact: dict | None) -> bool:
+        """Store a re-evaluated answer — only if the check is still at ``expected_data_version``
+        (several workers may re-evaluate at once; exactly one wins) — and, with it, the impact
+        record when the verdict or rules changed. True if this call stored it."""
+
+    def impact(self, since: str | None = None, limit: int = 1000) -> list[dict]: ...
+
     def close(self) -> None: ...
 
 
@@ -342,6 +362,16 @@ def staged_info(layer_id: str, name: str, kind: str, version: int, frame: gpd.Ge
         geometry_type=geometry_type(frame), bbox=frame_bbox(frame), source_crs=source_crs,
         updated_at=at, sha256=content_digest(kind, frame),
     )
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def no_project(project_id: str) -> InputError:
+    from ecozone.layers.errors import NotFound
+
+    return NotFound(f"项目不存在：{project_id}", f"No project {project_id!r}", field="project_id", value=project_id)
 
 
 def new_token_secret() -> str:

@@ -25,8 +25,8 @@ from ecozone.layers.errors import InputError
 from ecozone.layers.store.base import (
     RASTER_GEOMETRY, AuditEntry, BeforeCommit, FrameCache, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
     audit_detail, bytes_digest, check_layer_id, check_mode, check_role, hash_token,
-    layer_exists, new_token_secret, no_layer, no_version, not_vector, now_iso, prepare_frame, staged_info,
-    version_mismatch,
+    layer_exists, new_id, new_token_secret, no_layer, no_project, no_version, not_vector, now_iso, prepare_frame,
+    staged_info, version_mismatch,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +72,29 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL,
     revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT
+);
+CREATE TABLE IF NOT EXISTS saved_checks (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    created_at TEXT NOT NULL,
+    created_by TEXT,
+    request TEXT NOT NULL,  -- JSON: label, WGS84 site, project types
+    summary TEXT NOT NULL,  -- JSON: the current answer (verdict, rules, versions)
+    data_version TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS impact (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    check_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
@@ -131,7 +154,7 @@ class EmbeddedStore:
     def _schema_current(db: sqlite3.Connection) -> bool:
         if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             return False
-        for table in ("layers", "layer_versions", "audit", "tokens", "meta"):
+        for table in ("layers", "layer_versions", "audit", "tokens", "meta", "projects", "saved_checks", "impact"):
             have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
             if not have or not set(_MIGRATIONS.get(table, {})) <= have:
                 return False
@@ -475,6 +498,75 @@ class EmbeddedStore:
     def token_for(self, secret: str) -> TokenInfo | None:
         rows = self._read("SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hash_token(secret),))
         return TokenInfo(rows[0]["name"], rows[0]["role"], rows[0]["created_at"]) if rows else None
+
+    # -- saved checks and change impact -------------------------------------------------------
+    # Not layer writes: they take SQLite's write lock only for their own statements and leave
+    # the generation alone (no worker needs to recompile for them).
+    def _small_write(self, fn):
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            out = fn(db)
+            db.execute("COMMIT")
+            return out
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def create_project(self, name: str, *, actor: str | None = None) -> dict:
+        project = {"id": new_id(), "name": name, "created_at": now_iso(), "created_by": actor}
+        self._small_write(lambda db: db.execute("INSERT INTO projects VALUES (:id, :name, :created_at, :created_by)",
+                                                project))
+        return project
+
+    def list_projects(self) -> list[dict]:
+        return [dict(r) for r in self._read("SELECT * FROM projects ORDER BY created_at")]
+
+    @staticmethod
+    def _check(row) -> dict:
+        return {"id": row["id"], "project_id": row["project_id"], "created_at": row["created_at"],
+                "created_by": row["created_by"], "updated_at": row["updated_at"], "data_version": row["data_version"],
+                "request": json.loads(row["request"]), "summary": json.loads(row["summary"])}
+
+    def get_project(self, project_id: str) -> dict:
+        rows = self._read("SELECT * FROM projects WHERE id = ?", (project_id,))
+        if not rows:
+            raise no_project(project_id)
+        checks = self._read("SELECT * FROM saved_checks WHERE project_id = ? ORDER BY created_at", (project_id,))
+        return {**dict(rows[0]), "checks": [self._check(r) for r in checks]}
+
+    def save_check(self, project_id: str, request: dict, summary: dict, *, actor: str | None = None) -> dict:
+        self.get_project(project_id)
+        at = now_iso()
+        row = (new_id(), project_id, at, actor, json.dumps(request, ensure_ascii=False),
+               json.dumps(summary, ensure_ascii=False), summary["data_version"], at)
+        self._small_write(lambda db: db.execute("INSERT INTO saved_checks VALUES (?,?,?,?,?,?,?,?)", row))
+        return self._check(self._read("SELECT * FROM saved_checks WHERE id = ?", (row[0],))[0])
+
+    def checks_not_at(self, data_version: str) -> list[dict]:
+        return [self._check(r) for r in self._read(
+            "SELECT * FROM saved_checks WHERE data_version != ? ORDER BY created_at", (data_version,))]
+
+    def update_check(self, check_id: str, expected_data_version: str, summary: dict, impact: dict | None) -> bool:
+        def write(db) -> bool:
+            at = now_iso()
+            n = db.execute(
+                "UPDATE saved_checks SET summary = ?, data_version = ?, updated_at = ? WHERE id = ? AND data_version = ?",
+                (json.dumps(summary, ensure_ascii=False), summary["data_version"], at, check_id, expected_data_version),
+            ).rowcount
+            if n and impact is not None:
+                db.execute("INSERT INTO impact (at, check_id, project_id, record) VALUES (?,?,?,?)",
+                           (at, check_id, impact["project_id"], json.dumps(impact, ensure_ascii=False)))
+            return bool(n)
+
+        return self._small_write(write)
+
+    def impact(self, since: str | None = None, limit: int = 1000) -> list[dict]:
+        rows = self._read("SELECT * FROM impact WHERE at >= ? ORDER BY id LIMIT ?", (since or "", int(limit)))
+        return [{"id": r["id"], "at": r["at"], **json.loads(r["record"])} for r in rows]
 
     def close(self) -> None:
         self._frames.clear()

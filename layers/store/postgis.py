@@ -32,7 +32,8 @@ from ecozone.layers.errors import InputError
 from ecozone.layers.store.base import (
     RASTER_GEOMETRY, AuditEntry, BeforeCommit, FrameCache, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
     audit_detail, bytes_digest, check_layer_id, check_mode, check_role, hash_token, layer_exists,
-    new_token_secret, no_layer, no_version, not_vector, now_iso, prepare_frame, staged_info, version_mismatch,
+    new_id, new_token_secret, no_layer, no_project, no_version, not_vector, now_iso, prepare_frame, staged_info,
+    version_mismatch,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 # Advisory lock keys (per database): one serialises writers, one the idempotent DDL at start.
 WRITE_LOCK = 0x65637A6E_0001  # "eczn" + 1
 SETUP_LOCK = 0x65637A6E_0002
-SCHEMA_VERSION = 1  # meta 'schema_version': the DDL below is run when a database has less
+SCHEMA_VERSION = 2  # meta 'schema_version': the DDL below is run when a database has less
 
 DDL = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -104,6 +105,29 @@ CREATE TABLE IF NOT EXISTS ecozone.tokens (
     hash text NOT NULL UNIQUE,
     created_at text NOT NULL,
     revoked_at text
+);
+CREATE TABLE IF NOT EXISTS ecozone.projects (
+    id text PRIMARY KEY,
+    name text NOT NULL,
+    created_at text NOT NULL,
+    created_by text
+);
+CREATE TABLE IF NOT EXISTS ecozone.saved_checks (
+    id text PRIMARY KEY,
+    project_id text NOT NULL REFERENCES ecozone.projects(id),
+    created_at text NOT NULL,
+    created_by text,
+    request jsonb NOT NULL,   -- label, WGS84 site, project types
+    summary jsonb NOT NULL,   -- the current answer (verdict, rules, versions)
+    data_version text NOT NULL,
+    updated_at text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ecozone.impact (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at text NOT NULL,
+    check_id text NOT NULL,
+    project_id text NOT NULL,
+    record jsonb NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ecozone.meta (key text PRIMARY KEY, value bigint NOT NULL);
 INSERT INTO ecozone.meta VALUES ('generation', 0) ON CONFLICT (key) DO NOTHING;
@@ -606,6 +630,66 @@ class PostGISStore:
         rows = self._rows("SELECT name, role, created_at FROM ecozone.tokens WHERE hash = %s AND revoked_at IS NULL",
                           (hash_token(secret),))
         return TokenInfo(*rows[0]) if rows else None
+
+    # -- saved checks and change impact -------------------------------------------------------
+    # Not layer writes: no write lock, no generation bump (no worker recompiles for them).
+    def create_project(self, name: str, *, actor: str | None = None) -> dict:
+        project = {"id": new_id(), "name": name, "created_at": now_iso(), "created_by": actor}
+        with self._pool.connection() as conn:
+            conn.execute("INSERT INTO ecozone.projects VALUES (%(id)s, %(name)s, %(created_at)s, %(created_by)s)",
+                         project)
+        return project
+
+    def list_projects(self) -> list[dict]:
+        return [dict(zip(("id", "name", "created_at", "created_by"), r))
+                for r in self._rows("SELECT id, name, created_at, created_by FROM ecozone.projects ORDER BY created_at")]
+
+    _CHECK_COLUMNS = ("id", "project_id", "created_at", "created_by", "updated_at", "data_version", "request", "summary")
+
+    def _checks(self, where: str, args: tuple) -> list[dict]:
+        rows = self._rows(f"SELECT {', '.join(self._CHECK_COLUMNS)} FROM ecozone.saved_checks WHERE {where} "
+                          "ORDER BY created_at", args)
+        return [dict(zip(self._CHECK_COLUMNS, r)) for r in rows]
+
+    def get_project(self, project_id: str) -> dict:
+        rows = self._rows("SELECT id, name, created_at, created_by FROM ecozone.projects WHERE id = %s", (project_id,))
+        if not rows:
+            raise no_project(project_id)
+        return {**dict(zip(("id", "name", "created_at", "created_by"), rows[0])),
+                "checks": self._checks("project_id = %s", (project_id,))}
+
+    def save_check(self, project_id: str, request: dict, summary: dict, *, actor: str | None = None) -> dict:
+        from psycopg.types.json import Jsonb
+
+        self.get_project(project_id)
+        check_id, at = new_id(), now_iso()
+        with self._pool.connection() as conn:
+            conn.execute("INSERT INTO ecozone.saved_checks VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+                         (check_id, project_id, at, actor, Jsonb(request), Jsonb(summary), summary["data_version"], at))
+        return self._checks("id = %s", (check_id,))[0]
+
+    def checks_not_at(self, data_version: str) -> list[dict]:
+        return self._checks("data_version != %s", (data_version,))
+
+    def update_check(self, check_id: str, expected_data_version: str, summary: dict, impact: dict | None) -> bool:
+        from psycopg.types.json import Jsonb
+
+        at = now_iso()
+        with self._pool.connection() as conn:
+            n = conn.execute(
+                "UPDATE ecozone.saved_checks SET summary = %s, data_version = %s, updated_at = %s "
+                "WHERE id = %s AND data_version = %s",
+                (Jsonb(summary), summary["data_version"], at, check_id, expected_data_version),
+            ).rowcount
+            if n and impact is not None:
+                conn.execute("INSERT INTO ecozone.impact (at, check_id, project_id, record) VALUES (%s,%s,%s,%s)",
+                             (at, check_id, impact["project_id"], Jsonb(impact)))
+        return bool(n)
+
+    def impact(self, since: str | None = None, limit: int = 1000) -> list[dict]:
+        rows = self._rows("SELECT id, at, record FROM ecozone.impact WHERE at >= %s ORDER BY id LIMIT %s",
+                          (since or "", int(limit)))
+        return [{"id": r[0], "at": r[1], **r[2]} for r in rows]
 
     def close(self) -> None:
         if not self._closed:
