@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ecozone.layers.errors import InputError
+from ecozone.layers.errors import InputError, NotFound  # noqa: F401 — maps raise them through the app
 
 log = logging.getLogger("ecozone")
 

@@ -1,10 +1,10 @@
 """Mapbox vector tiles of every collection (layers and rule zones), Web Mercator.
 
 Each tile is cut the way PostGIS's ``ST_AsMVTGeom(geom, ST_TileEnvelope(z, x, y), 4096, 256,
-true)`` cuts it — clipped to the tile plus a 256-unit buffer (mapbox-vector-tile itself does not
-clip), moved into the 4096-unit tile grid and snapped to it (which is the per-zoom
-simplification: detail below a grid unit is dropped) — so the two give the same features per
-tile (a test compares them). Tiles are cached by the collection's version (a layer version or the
+true)`` cuts it — moved into the 4096-unit tile grid and snapped to it (which is the per-zoom
+simplification: detail below a grid unit is dropped), then clipped to the tile plus a 256-unit
+buffer (mapbox-vector-tile itself does not clip) — so the two give the same features per tile
+and nearly always the same vertices (tests/test_tiles.py compares them). Tiles are cached by the collection's version (a layer version or the
 data version) and answered with an ETag; an empty tile is a 204.
 """
 
@@ -21,7 +21,7 @@ from pyproj import Transformer
 
 from ecozone.collections import Collections
 from ecozone.deps import get_service
-from ecozone.layers.errors import NotFound
+from ecozone.errors import NotFound
 from ecozone.service import Service
 
 EXTENT = 4096
@@ -64,22 +64,145 @@ class TileCache:
                 self._tiles.popitem(last=False)
 
 
+def _basic_type(geoms: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Geometry collections (in place) reduced to their parts of the highest dimension
+    (``dims``), as ST_AsMVTGeom does: an MVT feature is points, lines or polygons, never a mix."""
+    for i in np.flatnonzero(shapely.get_type_id(geoms) == 7):
+        parts = shapely.get_parts(shapely.get_parts(geoms[i]))  # collections, then multi-parts
+        parts = parts[~shapely.is_empty(parts) & (shapely.get_dimensions(parts) == dims[i])]
+        build = {0: shapely.multipoints, 1: shapely.multilinestrings}.get(int(dims[i]))
+        geoms[i] = build(parts) if build else shapely.union_all(parts)
+    return geoms
+
+
+def _on_grid(geoms: np.ndarray) -> np.ndarray:
+    """Valid on the unit grid, collapsed parts gone (GEOS's precision reducer). Rounding can
+    leave a polygon self-intersecting in a way the reducer refuses; that one is made valid
+    first (as wagyu would untangle it)."""
+    try:
+        return shapely.set_precision(geoms, 1.0)
+    except shapely.errors.GEOSException:
+        out = geoms.copy()
+        for i, g in enumerate(geoms):
+            try:
+                out[i] = shapely.set_precision(g, 1.0)
+            except shapely.errors.GEOSException:
+                out[i] = shapely.set_precision(shapely.make_valid(g), 1.0)
+        return out
+
+
+def _through_hot_pixels(xy: np.ndarray, tree, pixels: np.ndarray) -> np.ndarray:
+    """A ring (integer vertices) with every edge that passes through the closed unit square
+    around another vertex routed through that vertex, in order along the edge."""
+    segs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    si, pi = tree.query(segs, predicate="intersects")
+    p, a, b = pixels[pi], xy[si], xy[si + 1]
+    other = ~((p == a).all(axis=1) | (p == b).all(axis=1))
+    if not other.any():
+        return xy
+    si, p, a, b = si[other], p[other], a[other], b[other]
+    d = b - a
+    t = ((p - a) * d).sum(axis=1) / (d * d).sum(axis=1)
+    order = np.lexsort((t, si))
+    si, p = si[order], p[order]
+    pieces = np.split(p, np.searchsorted(si, np.arange(1, len(xy) - 1)))
+    return np.concatenate([np.vstack([xy[k], pieces[k]]) for k in range(len(xy) - 1)] + [xy[-1:]])
+
+
+def _even_odd(rings: list[np.ndarray]):
+    """The region inside an odd number of the rings (wagyu's even-odd fill), valid, on the grid."""
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(
+        [shapely.linestrings(r) for r in rings]))))
+    if not len(faces):
+        return shapely.Polygon()
+    a = np.concatenate([r[:-1] for r in rings])
+    b = np.concatenate([r[1:] for r in rings])
+    pts = shapely.get_coordinates(shapely.point_on_surface(faces))
+    px, py = pts[:, :1], pts[:, 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing_x = a[:, 0] + (py - a[:, 1]) * (b[:, 0] - a[:, 0]) / (b[:, 1] - a[:, 1])
+    odd = (((a[:, 1] > py) != (b[:, 1] > py)) & (px < crossing_x)).sum(axis=1) % 2 == 1
+    return shapely.set_precision(shapely.union_all(faces[odd]), 1.0) if odd.any() else shapely.Polygon()
+
+
+def _straight_points_removed(xy: np.ndarray) -> np.ndarray:
+    """A gridded ring without repeated points and without points lying on the straight segment
+    between their neighbours (PostGIS's zero-tolerance simplification before the clip)."""
+    xy = xy[np.r_[True, (np.diff(xy, axis=0) != 0).any(axis=1)]]
+    if len(xy) < 3:
+        return xy
+    kept = [xy[0]]
+    for i in range(1, len(xy) - 1):
+        a, c, b = kept[-1], xy[i], xy[i + 1]
+        ab, ac = b - a, c - a
+        dot = ac @ ab
+        if dot < 0 or dot > ab @ ab or ac[0] * ab[1] - ac[1] * ab[0] != 0:
+            kept.append(c)
+    kept.append(xy[-1])
+    return np.array(kept)
+
+
+def _wagyu_small(geom):
+    """A small or thin polygon (integer tile units) as wagyu would leave it. Both wagyu and
+    GEOS snap-round with "hot pixels" — an edge passing through the unit square around a
+    vertex is bent through that vertex — but GEOS's squares are half-open and wagyu's closed,
+    so a sliver whose edge grazes a neighbouring vertex's pixel corner (every triangle of area
+    ½, many of area 1 to 2) collapses in PostGIS and survives GEOS. Here the closed-square
+    snapping is done first, then the rings are filled even-odd as wagyu fills them."""
+    rings = [_straight_points_removed(shapely.get_coordinates(r))
+             for part in shapely.get_parts(geom) for r in shapely.get_rings(part)]
+    rings = [r for r in rings if len(r) >= 4]
+    if not rings:
+        return shapely.Polygon()
+    pixels = np.unique(np.concatenate(rings), axis=0)
+    tree = shapely.STRtree(shapely.box(pixels[:, 0] - 0.5, pixels[:, 1] - 0.5, pixels[:, 0] + 0.5, pixels[:, 1] + 0.5))
+    return _even_odd([_through_hot_pixels(xy, tree, pixels) for xy in rings])
+
+
 def tile_geometries(frame, z: int, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
-    """The frame's geometries in tile units (y down), clipped with the buffer and snapped to the
-    grid, and the row positions of those that survive (ST_AsMVTGeom's semantics)."""
+    """The frame's geometries in tile units (y down), snapped to the grid and clipped with the
+    buffer, and the row positions of those that survive.
+
+    The steps are ST_AsMVTGeom's (PostGIS 3.3 with wagyu), in its order, so a tile holds the
+    same features as PostGIS's and nearly always the very same vertices: into tile units,
+    every vertex rounded to the grid (``rint``), then — unless it already lies within the
+    buffered tile — clipped to ``[-BUFFER, EXTENT + BUFFER]`` in grid units, where a polygon's
+    new vertices on the box edges are truncated toward zero as wagyu's clipper does and a
+    line's are rounded as PostGIS's re-gridding does; finally made valid on the grid (wagyu's
+    part). A feature that comes out empty or of a lower dimension (a polygon collapsed to a
+    line, a line to a point) has vanished at this zoom and is dropped, as PostGIS drops it.
+    Clipping after snapping (not before) matters: the crossing points on the box edges depend
+    on the snapped far vertices, and rounding instead of truncating them shifts long edges by
+    one unit. Small and thin polygons then go through wagyu's snapping (``_wagyu_small``),
+    which decides whether they survive.
+    """
     left, bottom, right, top = _tms().xy_bounds(x, y, z)
-    pad = (right - left) * BUFFER / EXTENT
     fwd = _transformer(True)
-    merc = shapely.transform(frame.geometry.to_numpy(), lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
-    clipped = shapely.clip_by_rect(merc, left - pad, bottom - pad, right + pad, top + pad)
+    geoms = frame.geometry.to_numpy()
+    dims = shapely.get_dimensions(geoms)
+    geoms = _basic_type(geoms.copy(), dims)
+    merc = shapely.transform(geoms, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
     sx, sy = EXTENT / (right - left), EXTENT / (top - bottom)
-    local = shapely.transform(clipped, lambda xy: np.column_stack([(xy[:, 0] - left) * sx, (top - xy[:, 1]) * sy]))
-    snapped = shapely.set_precision(local, 1.0)
-    # A polygon that snaps to a line or a point has vanished at this zoom, as in PostGIS.
-    dims = shapely.get_dimensions(merc)
-    keep = ~shapely.is_empty(snapped) & (shapely.get_dimensions(snapped) == dims)
+    grid = shapely.transform(merc, lambda xy: np.rint(np.column_stack([(xy[:, 0] - left) * sx, (top - xy[:, 1]) * sy])))
+    lo, hi = -BUFFER, EXTENT + BUFFER
+    bounds = shapely.bounds(grid)
+    inside = (bounds[:, 0] >= lo) & (bounds[:, 1] >= lo) & (bounds[:, 2] <= hi) & (bounds[:, 3] <= hi)
+    out = grid.copy()
+    cut = np.flatnonzero(~inside & ~shapely.is_empty(grid))
+    if cut.size:
+        clipped = shapely.clip_by_rect(grid[cut], lo, lo, hi, hi)
+        poly = dims[cut] == 2
+        clipped[poly] = shapely.transform(clipped[poly], np.trunc)
+        clipped[~poly] = shapely.transform(clipped[~poly], np.rint)
+        out[cut] = clipped
+    # Small or thin polygons — the only ones wagyu's snapping can make vanish — as wagyu has them.
+    small = np.flatnonzero((dims == 2) & ~shapely.is_empty(out) & (shapely.area(out) <= shapely.length(out)))
+    for i in small:
+        out[i] = _wagyu_small(out[i])
+    out = _basic_type(_on_grid(out), dims)
+    keep = ~shapely.is_missing(out) & ~shapely.is_empty(out) & (shapely.get_dimensions(out) == dims)
     rows = np.flatnonzero(keep)
-    return snapped[rows], rows
+    return out[rows], rows
 
 
 def encode_tile(frame, layer_name: str, z: int, x: int, y: int) -> bytes | None:
@@ -104,7 +227,8 @@ def encode_tile(frame, layer_name: str, z: int, x: int, y: int) -> bytes | None:
 
 def _lonlat_bbox(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     left, bottom, right, top = _tms().xy_bounds(x, y, z)
-    pad = (right - left) * BUFFER / EXTENT
+    # One grid unit more than the buffer: a vertex within half a unit outside it snaps onto it.
+    pad = (right - left) * (BUFFER + 1) / EXTENT
     inv = _transformer(False)
     w, s = inv.transform(left - pad, bottom - pad)
     e, n = inv.transform(right + pad, top + pad)
