@@ -1,0 +1,68 @@
+"""Batch evaluation gives every site the answer a single check gives: random points, lines and
+polygons over the demo jurisdictions, sites on zone boundaries and exactly at buffer distances,
+for several project types (and none)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from ecozone.zoning.batch import evaluate_many
+
+TYPES = [None, ("heavy_chemical",), ("livestock_farm",), ("industrial",), ("chemical", "noisy_industry"), ("tourism",)]
+
+
+@pytest.fixture(scope="module")
+def engine(demo_service):
+    return demo_service.snapshot.engine
+
+
+@pytest.fixture(scope="module")
+def sites(engine):
+    """Points, short lines and small polygons at random over the planned districts, plus points
+    on zone-piece edges and at (and 1 cm either side of) buffer distances."""
+    idx = engine.index
+    rng = np.random.default_rng(2026)
+    w, s, e, n = shapely.bounds(idx.planned_region)
+    pts = shapely.points(rng.uniform(w, e, 1500), rng.uniform(s, n, 1500))
+    x0, y0 = rng.uniform(w, e, 300), rng.uniform(s, n, 300)
+    ang = rng.uniform(0, 2 * np.pi, 300)
+    lines = shapely.linestrings(np.stack([np.column_stack([x0, y0]),
+                                          np.column_stack([x0 + 3000 * np.cos(ang), y0 + 3000 * np.sin(ang)])], axis=1))
+    polys = shapely.buffer(shapely.points(rng.uniform(w, e, 300), rng.uniform(s, n, 300)), rng.uniform(50, 900, 300))
+    edge = []
+    buffered = np.flatnonzero(idx.zone_within > 0)
+    for z in rng.choice(buffered, size=min(60, buffered.size), replace=False):
+        ref, within = idx.zone_reference[z], float(idx.zone_within[z])
+        ring = shapely.boundary(shapely.buffer(ref, within, quad_segs=16))
+        for p in shapely.get_coordinates(ring)[::max(len(shapely.get_coordinates(ring)) // 4, 1)]:
+            # Move the ring point to exactly `within` (and ±1 cm) from the reference, along its normal.
+            near = shapely.get_coordinates(shapely.shortest_line(shapely.Point(p), ref))[1]
+            v = (p - near) / max(np.hypot(*(p - near)), 1e-9)
+            for delta in (-0.01, 0.0, 0.01):
+                edge.append(shapely.Point(near + v * (within + delta)))
+    for piece in rng.choice(idx.pieces[idx.piece_owner >= 0], size=100, replace=False):
+        edge.append(shapely.Point(shapely.get_coordinates(shapely.boundary(piece))[0]))
+    return np.concatenate([pts, lines, polys, np.array(edge, dtype=object)])
+
+
+@pytest.mark.parametrize("types", TYPES, ids=lambda t: ",".join(t) if t else "any")
+def test_batch_equals_single_checks(engine, sites, types):
+    result = evaluate_many(engine, sites, types)
+    mismatches = []
+    for i, site in enumerate(sites):
+        ev = engine.evaluate_metric(site, types)
+        rules = sorted(f.rule.id for f in ev.findings) if ev.verdict != "not_covered" else []
+        mine = sorted(result.rule_ids[i]) if result.verdict[i] != "not_covered" else []
+        nearest = min((f.distance_m for f in ev.findings), default=None)
+        same_distance = nearest is None or abs(nearest - result.min_distance_m[i]) <= 0.06  # answers round to 0.1 m
+        if (ev.verdict, rules) != (result.verdict[i], mine) or not same_distance:
+            mismatches.append((i, ev.verdict, result.verdict[i], set(rules) ^ set(mine)))
+        assert result.covered_ratio[i] == pytest.approx(ev.coverage.covered_ratio, abs=1e-9)
+    assert not mismatches, mismatches[:5]
+
+
+def test_the_sites_exercise_every_verdict(engine, sites):
+    verdicts = set(evaluate_many(engine, sites, ("heavy_chemical",)).verdict)
+    assert {"prohibited", "restricted", "notice", "not_covered"} <= verdicts
