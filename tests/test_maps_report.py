@@ -408,3 +408,17 @@ def test_no_disclaimer_when_no_data_is_illustrative(client, wu_site, monkeypatch
     assert r.status_code == 200
     flat = squash(pdf_text(r.content, tmp_path))
     assert ILLUSTRATIVE not in flat and "结论：禁止" in flat
+
+
+def test_report_of_a_route_lists_its_chainage_intervals(client, tmp_path):
+    import subprocess
+
+    route = {"type": "LineString", "coordinates": [[107.70, 29.25], [107.745, 29.33], [107.80, 29.42]]}
+    answer = client.post("/v1/siting/check", json={"geometry": route, "project_type": "heavy_chemical"}).json()
+    seg = next(f for f in answer["findings"] if f["rule_id"] == "wulong-wu-river-1km")["segments"][0]
+    r = client.post("/v1/siting/report.pdf", json={"geometry": route, "project_type": "heavy_chemical"})
+    assert r.status_code == 200
+    pdf = tmp_path / "route.pdf"
+    pdf.write_bytes(r.content)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "桩号" in text and seg["from_k"] in text and seg["to_k"] in text
