@@ -318,3 +318,141 @@ def test_foreign_url_check_catches_fastapis_defaults(page):
     assert not csp_blocks_image("img-src 'self' https:", logo)
     assert not csp_blocks_image("img-src 'self' *.redoc.ly", logo)
     assert not csp_blocks_image("script-src 'self'; img-src https://cdn.redoc.ly", logo)
+
+
+@pytest.mark.parametrize("page", [
+    "/v1/maps/overview.html",
+    "/v1/siting/map.html?lon=107.7543&lat=29.3250&project_type=heavy_chemical",
+    "/v1/siting/map.html?lon=116.397&lat=39.909",  # not covered: a map with no finding
+])
+def test_folium_map_pages_load_only_from_the_service(client, page):
+    """folium's Map would load Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; the map
+    pages load Leaflet from /vendor and nothing else, and their inline scripts and styles name
+    no other host (the CSP says so too)."""
+    html = assert_page_assets_served(client, page, min_js_bytes=100_000)
+    assert html.scripts == ["/vendor/leaflet/leaflet.js"]
+    assert html.stylesheets == ["/vendor/leaflet/leaflet.css"]
+    host = own_host(client)
+    inline = [u for s in html.inline_styles for u in css_urls(s)]
+    inline += [m.group(2) for s in html.inline_scripts for m in SCRIPT_URL_LITERAL.finditer(s)]
+    assert not [u for u in inline if foreign(u, host)], inline
+    # Leaflet's own CSS pulls its control images from beside it, on the service.
+    css = client.get(html.stylesheets[0]).text
+    for url in css_urls(css):
+        assert is_data(url) or client.get(urljoin(html.stylesheets[0], url)).status_code == 200, url
+    r = client.get(page)
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert not re.search(r"https?://|//cdn|jsdelivr|cdnjs|jquery|bootstrap", r.text, re.I)
+
+
+# --- the browser app (/) and the editors' page (/editor) --------------------------------------
+APP_VENDOR_SCRIPTS = ["/vendor/leaflet/leaflet.js", "/vendor/geoman/leaflet-geoman.js",
+                      "/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js"]
+OWN_SCRIPTS = ["/static/common.js", "/static/app.js", "/static/editor.js"]
+
+
+def test_the_app_page_and_its_scripts_and_styles_come_from_the_service(client):
+    # Our own scripts are small; the vendor bundles (Leaflet, Geoman, VectorGrid) are the big ones.
+    html = assert_page_assets_served(client, "/", min_js_bytes=5_000)
+    assert html.scripts == APP_VENDOR_SCRIPTS + ["/static/common.js", "/static/app.js"]
+    assert html.stylesheets == ["/vendor/leaflet/leaflet.css", "/vendor/geoman/leaflet-geoman.css", "/static/app.css"]
+    assert html.icons == ["/static/favicon.svg"]
+    assert not html.inline_scripts
+    for url in APP_VENDOR_SCRIPTS:
+        assert len(client.get(url).content) > 40_000, url
+    csp = client.get("/").headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
+    assert csp_blocks_image(csp, "https://tile.openstreetmap.org/1/1/1.png")  # no basemap by default
+
+
+def test_the_editor_page_and_its_scripts_and_styles_come_from_the_service(client):
+    html = assert_page_assets_served(client, "/editor", min_js_bytes=5_000)
+    assert html.scripts == ["/static/common.js", "/static/editor.js"]
+    assert html.stylesheets == ["/static/app.css"]
+    assert not html.inline_scripts
+    assert "default-src 'self'" in client.get("/editor").headers["content-security-policy"]
+
+
+def test_the_apps_own_scripts_name_no_other_host(client):
+    """Unlike the vendor bundles, our own JS can be searched: no absolute URL at all (the
+    optional basemap's tile URL comes from /v1/app-config, and only when configured)."""
+    for url in OWN_SCRIPTS:
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(JS_TYPES), url
+        assert not SCRIPT_URL_LITERAL.findall(r.text), url
+    assert not css_urls(client.get("/static/app.css").text)
+
+
+def test_app_pages_are_not_in_the_schema_but_app_config_is(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/" not in paths and "/editor" not in paths
+    assert "/v1/app-config" in paths
+
+
+def test_app_config_has_no_basemap_by_default_and_names_the_illustrative_layers(client):
+    config = client.get("/v1/app-config").json()
+    assert config["basemap"] is None
+    assert config["missing_assets"] == []
+    layers = client.get("/v1/layers").json()
+    assert set(config["illustrative_layers"]) == {layer["id"] for layer in layers if layer["kind"] != "raster"}
+
+
+def _app(demo_service, tmp_path, **settings):
+    from ecozone.main import create_app
+    from ecozone.settings import Settings
+
+    return TestClient(create_app(Settings(data_dir=tmp_path / "unused", **settings), demo_service))
+
+
+def test_app_config_gives_the_configured_basemap_and_the_page_allows_only_its_tiles(demo_service, tmp_path):
+    osm = _app(demo_service, tmp_path, basemap="osm")
+    config = osm.get("/v1/app-config").json()
+    assert config["basemap"]["kind"] == "osm"
+    assert config["basemap"]["url"] == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    csp = osm.get("/").headers["content-security-policy"]
+    assert not csp_blocks_image(csp, "https://tile.openstreetmap.org/7/104/52.png")
+    assert csp_blocks_image(csp, "https://cdn.example.com/x.png")
+
+    tianditu = _app(demo_service, tmp_path, basemap="tianditu", tianditu_token="abc123")
+    basemap = tianditu.get("/v1/app-config").json()["basemap"]
+    assert basemap["kind"] == "tianditu"
+    assert basemap["url"].startswith("https://t{s}.tianditu.gov.cn/vec_w/wmts?") and "LAYER=vec" in basemap["url"]
+    assert "TILEMATRIXSET=w" in basemap["url"] and basemap["url"].endswith("&tk=abc123")
+    assert basemap["overlay"]["url"].startswith("https://t{s}.tianditu.gov.cn/cva_w/wmts?")
+    assert "{z}" in basemap["url"] and "{x}" in basemap["url"] and "{y}" in basemap["url"]
+    csp = tianditu.get("/").headers["content-security-policy"]
+    assert not csp_blocks_image(csp, "https://t3.tianditu.gov.cn/vec_w/wmts?tk=abc123")
+
+    no_token = _app(demo_service, tmp_path, basemap="tianditu").get("/v1/app-config").json()
+    assert no_token["basemap"] is None
+    assert "ECOZONE_TIANDITU_TOKEN" in no_token["basemap_note"]["zh"]
+    assert "ECOZONE_TIANDITU_TOKEN" in no_token["basemap_note"]["en"]
+
+
+def test_without_the_vendor_packages_the_app_says_what_to_run(demo_service, tmp_path):
+    from ecozone.maps.assets import MISSING
+
+    (tmp_path / "empty").mkdir()
+    bare = _app(demo_service, tmp_path, assets_dir=tmp_path / "empty")
+    r = bare.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "npm ci" in r.text
+    assert MISSING["zh"] in r.text and MISSING["en"].replace("`", "") in r.text.replace("`", "")
+    html = parse_html(r.text)
+    assert not html.scripts and html.icons == ["/static/favicon.svg"]  # no broken map
+    assert not any(foreign(u, own_host(bare)) for u in html.loaded)
+    vendor = bare.get("/vendor/leaflet/leaflet.js")
+    assert vendor.status_code == 503 and vendor.json()["error"]["code"] == "assets_missing"
+    config = bare.get("/v1/app-config").json()
+    assert config["missing_assets"] == ["leaflet", "@geoman-io/leaflet-geoman-free", "leaflet.vectorgrid"]
+    assert bare.get("/editor").status_code == 200  # the editors' page needs no map packages
+
+
+def test_app_pages_honour_a_proxy_root_path(client):
+    behind_proxy = TestClient(client.app, root_path="/ecozone")
+    for page in ("/", "/editor"):
+        r = behind_proxy.get(page)
+        html = parse_html(r.text)
+        assert html.loaded and all(u.startswith("/ecozone/") for u in html.loaded), html.loaded
+        assert 'data-root="/ecozone"' in r.text
+        assert 'href="/ecozone/"' in r.text  # the brand link back to the app
