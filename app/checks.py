@@ -15,6 +15,7 @@ from ecozone.layers.errors import GeometryTooLarge
 from ecozone.layers.geojson import parse_site_geometry
 from ecozone.service import Service
 from ecozone.settings import Settings
+from ecozone.terrain import terrain_at
 from ecozone.views import evaluation_json
 from ecozone.zoning.metric import to_metric
 
@@ -104,5 +105,8 @@ def run_check(service: Service, settings: Settings, req: SitingRequest, with_geo
     ev = snapshot.engine.evaluate_metric(metric, types)
     answer = evaluation_json(ev, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label,
                              *((snapshot.engine.index, metric) if with_geometry else ()))
-    answer["layer_versions"] = {i.id: i.version for i in snapshot.layers}
+    answer["layer_versions"] = {i.id: i.version for i in snapshot.layers + list(snapshot.rasters)}
+    terrain = terrain_at(service, snapshot, lonlat)
+    if terrain is not None:  # elevation and slope where a DEM covers the site
+        answer["terrain"] = terrain
     return answer

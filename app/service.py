@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Snapshot:
     engine: Engine
-    layers: list[LayerInfo]
+    layers: list[LayerInfo]  # the vector layers the zones were compiled from
     data_version: str
+    rasters: tuple[LayerInfo, ...] = ()  # raster layers (DEMs), current with the same store state
 
 
 def open_store(settings: Settings) -> LayerStore:
@@ -66,8 +67,8 @@ def open_store(settings: Settings) -> LayerStore:
 
 
 def compiled_layers(store: LayerStore) -> list[LayerInfo]:
-    """The layers a ZoneIndex is compiled from (rasters are not zoned)."""
-    return [i for i in store.list_layers() if i.kind != "raster"]
+    """The layers a ZoneIndex is compiled from, with the rasters (which are not zoned)."""
+    return store.list_layers()
 
 
 def data_version(infos: list[LayerInfo], catalog: Catalog) -> str:
@@ -224,8 +225,10 @@ class Service:
     compiled zones are in the cache before any other worker learns of the change. Other
     workers call ``refresh()`` (the app polls it) and load the new zones from that cache."""
 
-    def __init__(self, store: LayerStore, catalog: Catalog | None = None, cache_dir: str | os.PathLike | None = None):
+    def __init__(self, store: LayerStore, catalog: Catalog | None = None, cache_dir: str | os.PathLike | None = None,
+                 settings: Settings | None = None):
         self.store = store
+        self.settings = settings or Settings()
         self.catalog = catalog or load_catalog()
         self.cache = ZoneCache(cache_dir) if cache_dir is not None else None
         self.from_cache = False  # whether the current snapshot's zones were read from the cache
@@ -239,16 +242,17 @@ class Service:
         <data_dir>/cache."""
         store = open_store(settings)
         cache_dir = Path(settings.data_dir) / "cache"
-        return cls(store, load_catalog_cached(cache_dir), cache_dir=cache_dir)
+        return cls(store, load_catalog_cached(cache_dir), cache_dir=cache_dir, settings=settings)
 
     def _compile(self, infos: list[LayerInfo], staged: dict[str, StagedVersion]) -> Snapshot:
         """The snapshot for these layer versions: from the cache, or compiled — only the rules
         over the layer kinds that differ from the current snapshot's when there is one."""
+        rasters = tuple(i for i in infos if i.kind == "raster")
         infos = [i for i in infos if i.kind != "raster"]
         version = data_version(infos, self.catalog)
         current: Snapshot | None = getattr(self, "snapshot", None)
         if current is not None and current.data_version == version:
-            return Snapshot(current.engine, infos, version)
+            return Snapshot(current.engine, infos, version, rasters)
         index = self.cache.load(version, self.catalog) if self.cache is not None else None
         self.from_cache = index is not None
         if index is None:
@@ -262,7 +266,7 @@ class Service:
                               changed_kinds=changed_kinds(current.layers, infos) if current is not None else None)
             if self.cache is not None:
                 self.cache.store(version, self.catalog, index)
-        return Snapshot(Engine(index), infos, version)
+        return Snapshot(Engine(index), infos, version, rasters)
 
     def _swap(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot  # one assignment: requests hold the old object until they finish
@@ -275,7 +279,9 @@ class Service:
         with self._swap_lock:
             self._seen_generation = generation
             infos = compiled_layers(self.store)
-            if data_version(infos, self.catalog) == self.snapshot.data_version:
+            vectors = [i for i in infos if i.kind != "raster"]
+            rasters = tuple(i for i in infos if i.kind == "raster")
+            if data_version(vectors, self.catalog) == self.snapshot.data_version and rasters == self.snapshot.rasters:
                 return False
             self._swap(self._compile(infos, {}))
             return True
@@ -289,14 +295,18 @@ class Service:
 
         return before_commit, compiled
 
-    def _write(self, cause: str, write):
-        """Run a store write with the compile hook, swap to what it compiled, then re-evaluate
-        the saved checks on the new snapshot (after the commit: a failure there loses nothing,
-        the next re-evaluation catches up)."""
+    def _write(self, cause: str, write, kind: str | None = None):
+        """Run a store write with the compile hook, swap to what it compiled, then (after the
+        commit: a failure there loses nothing) derive the terrain zones again when a DEM or a
+        river changed, and re-evaluate the saved checks on the new snapshot."""
         with self._swap_lock:
             hook, compiled = self._writing()
             out = write(hook)
             self._swap(compiled[-1])
+        if kind in ("raster", "river"):
+            from ecozone.terrain import derive_terrain_zones  # the app's terrain layer, built on this module
+
+            derive_terrain_zones(self, cause)
         self.reevaluate_saved_checks(cause)
         return out
 
@@ -311,18 +321,19 @@ class Service:
 
     def publish(self, layer_id: str, name: str, kind: str, frame, source_crs: str, **options) -> LayerInfo:
         return self._write(f"publish {layer_id}", lambda hook: self.store.publish(
-            layer_id, name, kind, frame, source_crs, before_commit=hook, **options))
+            layer_id, name, kind, frame, source_crs, before_commit=hook, **options), kind)
 
     def publish_raster(self, layer_id: str, name: str, cog: bytes, meta: dict, **options) -> LayerInfo:
         return self._write(f"publish {layer_id}", lambda hook: self.store.publish_raster(
-            layer_id, name, cog, meta, before_commit=hook, **options))
+            layer_id, name, cog, meta, before_commit=hook, **options), "raster")
 
     def rollback(self, layer_id: str, version: int, **options) -> LayerInfo:
         return self._write(f"rollback {layer_id} to v{version}", lambda hook: self.store.rollback(
-            layer_id, version, before_commit=hook, **options))
+            layer_id, version, before_commit=hook, **options), self.store.get_layer(layer_id).kind)
 
     def delete(self, layer_id: str, **options) -> None:
-        return self._write(f"delete {layer_id}", lambda hook: self.store.delete(layer_id, before_commit=hook, **options))
+        return self._write(f"delete {layer_id}", lambda hook: self.store.delete(layer_id, before_commit=hook, **options),
+                           self.store.get_layer(layer_id).kind)
 
 
 def changed_kinds(before: list[LayerInfo], after: list[LayerInfo]) -> set[str]:

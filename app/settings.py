@@ -52,6 +52,19 @@ class Settings(BaseSettings):
     basemap: str = "none"
     tianditu_token: str = ""
 
+    # Terrain (ecozone.terrain): zones derived from every DEM layer whenever it or a river layer
+    # is published. Rivers are chosen by name, comma-separated.
+    reservoir_rivers: str = "长江,乌江,大宁河,嘉陵江"  # the Three Gorges reservoir's 消落带 rivers
+    drawdown_low_m: float = 145.0
+    drawdown_high_m: float = 175.0
+    viewshed_rivers: str = "长江,乌江"  # 涪陵: 「划定长江及乌江两侧可视范围为生态屏障区」
+    viewshed_observer_height_m: float = 1.7
+    viewshed_max_distance_m: float = 5000.0
+
+    @staticmethod
+    def names(text: str) -> list[str]:
+        return [n.strip() for n in text.replace("，", ",").split(",") if n.strip()]
+
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -104,6 +104,11 @@ LAYER_KINDS: dict[str, LayerKind] = {
         ),
         LayerKind("drawdown_zone", "消落带", ("polygon",), (), ("name",)),
         LayerKind("barrier_zone", "生态屏障区", ("polygon",), (), ("name",)),
+        # Derived from a DEM (ecozone.terrain): slope above 25° and 15–25°, for Wuxi's 退耕还林 rule.
+        LayerKind(
+            "slope_zone", "坡度分区（由 DEM 派生）", ("polygon",), ("slope_class",), ("name",),
+            {"slope_class": ("gt25", "15_25")},
+        ),
         LayerKind("raster", "栅格（DEM、土地覆盖…）", ("raster",), (), ("description", "units")),
     ]
 }

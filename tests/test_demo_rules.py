@@ -283,11 +283,13 @@ def test_multi_geometries_and_lines(client, wu_river_site):
 def test_every_rule_has_demo_zones_except_fulings_unnamed_protected_areas(client):
     """Every rule of the five plans binds at least one demo feature, except the three Fuling
     protected-area rules: the Fuling plan names no protected area (only 「自然保护区」 in general and
-    its 「两区五园」 parks), so the demo draws none there rather than invent one; those rules say so
-    in GET /v1/rules, and /healthz counts them."""
+    its 「两区五园」 parks), so the demo draws none there rather than invent one; and Wuxi's two
+    slope rules, whose zones are derived from a DEM, which the demo does not ship. Those rules say
+    so in GET /v1/rules, and /healthz counts them."""
     rules = client.get("/v1/rules").json()
     unbound = {r["rule_id"] for r in rules if r["zone_count"] == 0}
-    assert unbound == {"fuling-protected-area", "fuling-waterway-protected-area", "fuling-heavy-metal-protected-area"}
+    assert unbound == {"fuling-protected-area", "fuling-waterway-protected-area", "fuling-heavy-metal-protected-area",
+                       "wuxi-slope-25-return-to-forest", "wuxi-slope-15-25-return-to-forest"}
     assert all(r["unbound_reason"] for r in rules if r["rule_id"] in unbound)
     assert not any(r["unbound_reason"] for r in rules if r["rule_id"] not in unbound)
     assert client.get("/healthz").json()["unbound_rules"] == len(unbound)

@@ -202,6 +202,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "wuxi-school-hospital-200m-entertainment": ("prohibited", ENTERTAINMENT),
     "wuxi-sensitive-buildings-entertainment": ("prohibited", ENTERTAINMENT),
     "wuxi-drawdown-zone-livestock": ("prohibited", {"livestock_farm"}),
+    "wuxi-slope-25-return-to-forest": ("notice", {"planting"}),  # 25度以上坡耕地…退耕还林
+    "wuxi-slope-15-25-return-to-forest": ("notice", {"planting"}),
     # 畜禽养殖和水产养殖禁养区、限养区.
     "wuxi-livestock-no-farming": ("prohibited", {"livestock_farm", "aquaculture"}),
     "wuxi-livestock-limited": ("restricted", {"livestock_farm", "aquaculture"}),
