@@ -51,13 +51,6 @@ class NotFound(InputError):
     status = 404
 
 
-class NotAvailable(InputError):
-    """A contract endpoint this version does not serve yet (said plainly, not faked)."""
-
-    code = "not_available"
-    status = 501
-
-
 # --- uploads: reading files (layers.formats) ---------------------------------------------
 class UnsupportedFormat(InputError):
     """Not a file we can read as a layer (unknown, corrupt, or a format that cannot hold it)."""
