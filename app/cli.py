@@ -142,6 +142,9 @@ def _bind(host: str, port: int):
         raise _input_error(PortUnavailable(f"无法解析主机地址 {host}：{e}", f"Cannot resolve host {host!r}: {e}"))
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # asyncio sets TCP_NODELAY only on sockets it made as TCP; without it every keep-alive
+    # response waits ~40 ms for a delayed ACK (accepted sockets inherit the option on Linux).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind(addr)
     except OSError as e:

@@ -1,11 +1,12 @@
 """Mapbox vector tiles of every collection (layers and rule zones), Web Mercator.
 
 Each tile is cut the way PostGIS's ``ST_AsMVTGeom(geom, ST_TileEnvelope(z, x, y), 4096, 256,
-true)`` cuts it — moved into the 4096-unit tile grid and snapped to it (which is the per-zoom
-simplification: detail below a grid unit is dropped), then clipped to the tile plus a 256-unit
-buffer (mapbox-vector-tile itself does not clip) — so the two give the same features per tile
-and nearly always the same vertices (tests/test_tiles.py compares them). Tiles are cached by the collection's version (a layer version or the
-data version) and answered with an ETag; an empty tile is a 204.
+true)`` (PostGIS 3.3 with wagyu) cuts it — moved into the 4096-unit tile grid and snapped to it
+(which is the per-zoom simplification: detail below a grid unit is dropped), then clipped to the
+tile plus a 256-unit buffer (mapbox-vector-tile itself does not clip) — so the two give the same
+features per tile and nearly always the same vertices (tests/test_tiles.py compares them on
+PostGIS). Tiles are cached by the collection's version (a layer version or the data version) and
+answered with an ETag; an empty tile is a 204.
 """
 
 from __future__ import annotations
@@ -125,21 +126,22 @@ def _even_odd(rings: list[np.ndarray]):
     return shapely.set_precision(shapely.union_all(faces[odd]), 1.0) if odd.any() else shapely.Polygon()
 
 
-def _straight_points_removed(xy: np.ndarray) -> np.ndarray:
-    """A gridded ring without repeated points and without points lying on the straight segment
-    between their neighbours (PostGIS's zero-tolerance simplification before the clip)."""
-    xy = xy[np.r_[True, (np.diff(xy, axis=0) != 0).any(axis=1)]]
-    if len(xy) < 3:
-        return xy
-    kept = [xy[0]]
-    for i in range(1, len(xy) - 1):
-        a, c, b = kept[-1], xy[i], xy[i + 1]
-        ab, ac = b - a, c - a
-        dot = ac @ ab
-        if dot < 0 or dot > ab @ ab or ac[0] * ab[1] - ac[1] * ab[0] != 0:
-            kept.append(c)
-    kept.append(xy[-1])
-    return np.array(kept)
+def _wagyu_ring(xy: np.ndarray) -> np.ndarray | None:
+    """A gridded ring as wagyu builds its edges from it: repeated points, and points in line
+    with their neighbours (straight runs and back-and-forth spikes alike, around the closing
+    point too), removed until none is left; None when fewer than three points remain."""
+    pts = [tuple(p) for p in xy[:-1]]
+    changed = True
+    while changed and len(pts) >= 3:
+        changed, i = False, 0
+        while i < len(pts) and len(pts) >= 3:
+            (ax, ay), (bx, by), (cx, cy) = pts[i - 1], pts[i], pts[(i + 1) % len(pts)]
+            if (bx - ax) * (cy - by) - (by - ay) * (cx - bx) == 0:
+                del pts[i]
+                changed = True
+            else:
+                i += 1
+    return np.array(pts + pts[:1], dtype=float) if len(pts) >= 3 else None
 
 
 def _wagyu_small(geom):
@@ -149,9 +151,9 @@ def _wagyu_small(geom):
     so a sliver whose edge grazes a neighbouring vertex's pixel corner (every triangle of area
     ½, many of area 1 to 2) collapses in PostGIS and survives GEOS. Here the closed-square
     snapping is done first, then the rings are filled even-odd as wagyu fills them."""
-    rings = [_straight_points_removed(shapely.get_coordinates(r))
+    rings = [_wagyu_ring(shapely.get_coordinates(r))
              for part in shapely.get_parts(geom) for r in shapely.get_rings(part)]
-    rings = [r for r in rings if len(r) >= 4]
+    rings = [r for r in rings if r is not None]
     if not rings:
         return shapely.Polygon()
     pixels = np.unique(np.concatenate(rings), axis=0)
@@ -163,25 +165,38 @@ def tile_geometries(frame, z: int, x: int, y: int) -> tuple[np.ndarray, np.ndarr
     """The frame's geometries in tile units (y down), snapped to the grid and clipped with the
     buffer, and the row positions of those that survive.
 
-    The steps are ST_AsMVTGeom's (PostGIS 3.3 with wagyu), in its order, so a tile holds the
-    same features as PostGIS's and nearly always the very same vertices: into tile units,
-    every vertex rounded to the grid (``rint``), then — unless it already lies within the
-    buffered tile — clipped to ``[-BUFFER, EXTENT + BUFFER]`` in grid units, where a polygon's
-    new vertices on the box edges are truncated toward zero as wagyu's clipper does and a
-    line's are rounded as PostGIS's re-gridding does; finally made valid on the grid (wagyu's
-    part). A feature that comes out empty or of a lower dimension (a polygon collapsed to a
-    line, a line to a point) has vanished at this zoom and is dropped, as PostGIS drops it.
-    Clipping after snapping (not before) matters: the crossing points on the box edges depend
-    on the snapped far vertices, and rounding instead of truncating them shifts long edges by
-    one unit. Small and thin polygons then go through wagyu's snapping (``_wagyu_small``),
-    which decides whether they survive.
+    The steps are ST_AsMVTGeom's (PostGIS 3.3, ``mvt_geom`` with wagyu), in its order, so a
+    tile holds the same features as PostGIS's and nearly always the very same vertices:
+
+    1. a line or polygon whose bounding box is under half a grid unit both ways is dropped
+       (PostGIS's shortcut, on the box it stores: float4, rounded outward);
+    2. into tile units, every vertex rounded to the grid (``rint``);
+    3. unless it already lies within the buffered tile, clipped to ``[-BUFFER, EXTENT +
+       BUFFER]`` in grid units; the new vertices on the box edges are truncated toward zero
+       for polygons (PostGIS hands wagyu integers by a C cast) and rounded for lines;
+    4. made valid on the grid — by GEOS's snap-rounding, except for small or thin polygons,
+       the only ones that can vanish there, which go through wagyu's stricter snapping
+       (``_wagyu_small``).
+
+    A feature that comes out empty or of a lower dimension (a polygon collapsed to a line, a
+    line to a point) has vanished at this zoom and is dropped, as PostGIS drops it. Clipping
+    after snapping (not before) matters: the crossing points on the box edges depend on the
+    snapped far vertices, and rounding instead of truncating them shifts long edges by a unit.
     """
     left, bottom, right, top = _tms().xy_bounds(x, y, z)
     fwd = _transformer(True)
-    geoms = frame.geometry.to_numpy()
+    geoms = np.asarray(frame.geometry.array)
     dims = shapely.get_dimensions(geoms)
+    types = shapely.get_type_id(geoms)
     geoms = _basic_type(geoms.copy(), dims)
     merc = shapely.transform(geoms, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+    b = shapely.bounds(merc)  # step 1
+    f4 = np.float32
+    lo, hi = b[:, :2].astype(f4), b[:, 2:].astype(f4)
+    lo = np.where(lo > b[:, :2], np.nextafter(lo, f4(-np.inf)), lo).astype(float)
+    hi = np.where(hi < b[:, 2:], np.nextafter(hi, f4(np.inf)), hi).astype(float)
+    tiny = (np.isin(types, (1, 3, 5, 6))
+            & (hi[:, 0] - lo[:, 0] < (right - left) / EXTENT / 2) & (hi[:, 1] - lo[:, 1] < (top - bottom) / EXTENT / 2))
     sx, sy = EXTENT / (right - left), EXTENT / (top - bottom)
     grid = shapely.transform(merc, lambda xy: np.rint(np.column_stack([(xy[:, 0] - left) * sx, (top - xy[:, 1]) * sy])))
     lo, hi = -BUFFER, EXTENT + BUFFER
@@ -195,28 +210,30 @@ def tile_geometries(frame, z: int, x: int, y: int) -> tuple[np.ndarray, np.ndarr
         clipped[poly] = shapely.transform(clipped[poly], np.trunc)
         clipped[~poly] = shapely.transform(clipped[~poly], np.rint)
         out[cut] = clipped
-    # Small or thin polygons — the only ones wagyu's snapping can make vanish — as wagyu has them.
     small = np.flatnonzero((dims == 2) & ~shapely.is_empty(out) & (shapely.area(out) <= shapely.length(out)))
     for i in small:
         out[i] = _wagyu_small(out[i])
     out = _basic_type(_on_grid(out), dims)
-    keep = ~shapely.is_missing(out) & ~shapely.is_empty(out) & (shapely.get_dimensions(out) == dims)
+    keep = ~tiny & ~shapely.is_missing(out) & ~shapely.is_empty(out) & (shapely.get_dimensions(out) == dims)
     rows = np.flatnonzero(keep)
     return out[rows], rows
 
 
 def encode_tile(frame, layer_name: str, z: int, x: int, y: int) -> bytes | None:
     import mapbox_vector_tile
+    import pandas as pd
 
     geoms, rows = tile_geometries(frame, z, x, y)
     if not rows.size:
         return None
+    # Column by column, not frame.iloc[rows].to_dict(): pandas' per-call overhead was most of
+    # the time of a small tile.
     columns = [c for c in frame.columns if c != frame.geometry.name]
-    records = frame.iloc[rows][columns].to_dict("records")
+    values = [frame[c].to_numpy(dtype=object)[rows] for c in columns]
     features = [
         {"geometry": g, "properties": {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                                       for k, v in rec.items() if v is not None and v == v}}
-        for g, rec in zip(geoms, records)
+                                       for k, v in zip(columns, vals) if not pd.isna(v)}}
+        for g, vals in zip(geoms, zip(*values))
     ]
     return mapbox_vector_tile.encode(
         [{"name": layer_name, "features": features}],
@@ -233,6 +250,14 @@ def _lonlat_bbox(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     w, s = inv.transform(left - pad, bottom - pad)
     e, n = inv.transform(right + pad, top + pad)
     return max(w, -180.0), max(s, -85.06), min(e, 180.0), min(n, 85.06)
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: a list of tags, weak ones compared weakly, or ``*``."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or etag in (t[2:] if t.startswith("W/") else t for t in tags)
 
 
 def tiles_router() -> APIRouter:
@@ -254,7 +279,7 @@ def tiles_router() -> APIRouter:
         version = cols.get(collection_id).version
         etag = f'"{version}-{z}-{x}-{y}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
-        if request.headers.get("if-none-match") == etag:
+        if _etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         key = (collection_id, version, z, x, y)
         body = cache.get(key)
@@ -272,7 +297,8 @@ def tiles_router() -> APIRouter:
         base = str(request.base_url).rstrip("/")
         w, s, e, n = c.bbox
         frame = cols.features(collection_id)
-        fields = {col: ("Number" if frame[col].dtype.kind in "if" else "String")
+        kinds = {"b": "Boolean", "i": "Number", "u": "Number", "f": "Number"}
+        fields = {col: kinds.get(frame[col].dtype.kind, "String")
                   for col in frame.columns if col != frame.geometry.name}
         return {
             "tilejson": "3.0.0", "name": c.title["zh"], "description": c.description["zh"], "version": "1.0.0",

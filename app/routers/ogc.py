@@ -179,11 +179,19 @@ def ogc_features_router(prefix: str = "/ogc") -> APIRouter:
         bbox: str | None = Query(None, description="minx,miny,maxx,maxy (in bbox-crs, default CRS84)"),
         bbox_crs: str | None = Query(None, alias="bbox-crs"),
         crs: str | None = Query(None, description="output CRS: " + ", ".join(SUPPORTED_CRS)),
-        limit: int = Query(DEFAULT_LIMIT, ge=1, description=f"clamped to {MAX_LIMIT}"),
-        offset: int = Query(0, ge=0),
+        # No ge/le here: OGC API – Features wants a 400 for a bad value (FastAPI would give 422)
+        # and a larger limit clamped, not refused; the schema still says 1..MAX_LIMIT.
+        limit: int = Query(DEFAULT_LIMIT, description=f"clamped to {MAX_LIMIT}",
+                           json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT}),
+        offset: int = Query(0, json_schema_extra={"minimum": 0}),
         cols: Collections = Depends(collections),
     ) -> JSONResponse:
         uri = _crs_uri(crs, "crs")
+        if limit < 1:
+            raise InvalidParameter("limit 须为正整数", "limit must be a positive integer", where="limit", value=limit)
+        if offset < 0:
+            raise InvalidParameter("offset 须为非负整数", "offset must be a non-negative integer", where="offset",
+                                   value=offset)
         limit = min(limit, MAX_LIMIT)
         frame = cols.features(collection_id, _bbox(bbox, bbox_crs))
         page = frame.iloc[offset: offset + limit]
@@ -233,10 +241,33 @@ def ogc_features_router(prefix: str = "/ogc") -> APIRouter:
 
 def openapi_30(app: FastAPI, prefix: str) -> dict:
     """The OGC routes' part of the app's OpenAPI document, written as OpenAPI 3.0 (FastAPI emits
-    3.1: nullable types become `nullable`, `examples` lists `example`, `const` an enum)."""
+    3.1: nullable types become `nullable`, `examples` lists `example`, `const` an enum, a file's
+    `contentMediaType` a binary string, a numeric `exclusiveMinimum`/`exclusiveMaximum` the 3.0
+    boolean form). Only the component schemas those routes reach are kept: the rest of the app's
+    (the upload forms, say) is not part of this API and not all of it can be said in 3.0."""
     doc = copy.deepcopy(app.openapi())
     doc["openapi"] = "3.0.3"
     doc["paths"] = {p: v for p, v in doc["paths"].items() if p.startswith(prefix)}
+    schemas = doc.get("components", {}).get("schemas", {})
+    reached: set[str] = set()
+
+    def refs(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in reached and name in schemas:
+                    reached.add(name)
+                    refs(schemas[name])
+            for v in node.values():
+                refs(v)
+        elif isinstance(node, list):
+            for v in node:
+                refs(v)
+
+    refs(doc["paths"])
+    if "components" in doc:
+        doc["components"]["schemas"] = {k: v for k, v in schemas.items() if k in reached}
 
     def down(node):
         if isinstance(node, dict):
@@ -253,6 +284,13 @@ def openapi_30(app: FastAPI, prefix: str) -> dict:
                 node["enum"] = [node.pop("const")]
             if isinstance(node.get("examples"), list) and node["examples"] and "schema" not in node:
                 node["example"] = node.pop("examples")[0]
+            if "contentMediaType" in node:
+                node.pop("contentMediaType")
+                node["format"] = "binary"
+            for key, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+                if isinstance(node.get(key), (int, float)) and not isinstance(node[key], bool):
+                    node[bound] = node.pop(key)
+                    node[key] = True
             for v in list(node.values()):
                 down(v)
         elif isinstance(node, list):
