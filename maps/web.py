@@ -1,5 +1,6 @@
-"""The browser app (``GET /``), the editors' page (``GET /editor``) and what they read first
-(``GET /v1/app-config``).
+"""The browser app (``GET /``), the editors' page (``GET /editor``), the change-impact page
+(``GET /impact``: projects, their saved checks and what data changes did to them) and what the
+app reads first (``GET /v1/app-config``).
 
 The pages are plain HTML files in ``maps/static`` with their own JS and CSS (no build step, no
 templating): everything they load comes from this service — their own files from ``/static/``
@@ -89,7 +90,9 @@ def content_security_policy(settings: Settings) -> str:
     images = " ".join(["'self'", "data:", "blob:"] + _tile_origins(basemap_config(settings)[0]))
     return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             f"img-src {images}; connect-src 'self'; font-src 'self' data:; object-src 'none'; "
-            "worker-src 'self' blob:; "  # VectorGrid's slicer runs geojson-vt in a blob: worker
+            # Large layers come as vector tiles (/v1/tiles/…mvt, fetched: connect-src), so no
+            # blob: worker (VectorGrid's GeoJSON slicer) is ever started.
+            "worker-src 'self'; "
             "base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
 
 
@@ -183,6 +186,13 @@ def app_page(request: Request, settings: Settings = Depends(get_settings)) -> HT
 def editor_page(request: Request, settings: Settings = Depends(get_settings)) -> HTMLResponse:
     """Layer uploads, versions and rollbacks for GIS staff (needs no map packages)."""
     return _page("editor.html", request, settings)
+
+
+@router.get("/impact", include_in_schema=False)
+def impact_page(request: Request, settings: Settings = Depends(get_settings)) -> HTMLResponse:
+    """Projects with their saved checks, and the checks whose verdict or rules changed when a layer
+    or the rule catalog changed (GET /v1/projects, /v1/impact), newest first (needs no map packages)."""
+    return _page("impact.html", request, settings)
 
 
 @router.get("/v1/app-config", tags=["maps"])

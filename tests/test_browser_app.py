@@ -196,7 +196,8 @@ def lonlat_at(page, x: float, y: float) -> tuple[float, float]:
 
 
 def view(page, lon: float, lat: float, zoom: int) -> None:
-    page.evaluate("([lon, lat, z]) => window.ecozone.map.setView([lat, lon], z, {animate: false})", [lon, lat, zoom])
+    # (braces: return nothing — serialising the Leaflet map back to Python takes seconds)
+    page.evaluate("([lon, lat, z]) => { window.ecozone.map.setView([lat, lon], z, {animate: false}); }", [lon, lat, zoom])
 
 
 IDLE = "() => !document.getElementById('result').classList.contains('busy')"
@@ -500,7 +501,8 @@ def editor_token(live):
     return live.service.store.create_token("browser-editor", "editor")
 
 
-def test_a_layer_of_more_than_3000_features_is_drawn_with_vectorgrid(watched, api, editor_token, tmp_path):
+def test_a_layer_of_more_than_3000_features_is_drawn_from_vector_tiles_never_downloaded_whole(
+        watched, api, editor_token, tmp_path):
     import numpy as np
 
     xs, ys = np.meshgrid(np.linspace(108.60, 108.80, 64), np.linspace(30.60, 30.75, 50))
@@ -516,14 +518,31 @@ def test_a_layer_of_more_than_3000_features_is_drawn_with_vectorgrid(watched, ap
         w = watched("/")
         page = w.page
         assert not page.is_checked("#layer-bulk_hazards")
-        with page.expect_response(lambda r: "/v1/layers/bulk_hazards/download" in r.url):
+        assert "矢量切片" in page.inner_text('#layer-list li[data-layer="bulk_hazards"]')
+        view(page, 108.70, 30.675, 12)
+        with page.expect_response(lambda r: "/v1/tiles/bulk_hazards/" in r.url and r.status == 200):
             page.check("#layer-bulk_hazards")
         page.wait_for_function("() => window.ecozone.layerOnMap('bulk_hazards')")
-        assert page.evaluate("window.ecozone.layerMode('bulk_hazards')") == "vectorgrid"
+        assert page.evaluate("window.ecozone.layerMode('bulk_hazards')") == "mvt"
         assert page.evaluate("window.ecozone.layerMode('red_lines')") == "geojson"
-        view(page, 108.70, 30.675, 12)
+        # Every square lies in the view: all 3,200 are drawn (those on a tile edge in both tiles).
         tiles = ".leaflet-ez-l-bulk_hazards-pane .leaflet-tile path"
-        page.wait_for_function(f"() => document.querySelectorAll({tiles!r}).length > 100")
+        page.wait_for_function(f"() => document.querySelectorAll({tiles!r}).length >= 3200", timeout=20_000)
+        tile_paths = [urlsplit(u).path for u in w.requests if "/v1/tiles/bulk_hazards/" in u]
+        assert tile_paths and all(re.fullmatch(r"/v1/tiles/bulk_hazards/12/\d+/\d+\.mvt", p) for p in tile_paths), tile_paths
+        # Exactly the tiles over the layer's bbox are asked for (the view holds all of it).
+        import morecantile
+
+        def cover(pad):
+            w_, s_, e_, n_ = frame.total_bounds
+            dx, dy = (e_ - w_) * pad, (n_ - s_) * pad
+            return {f"/v1/tiles/bulk_hazards/{t.z}/{t.x}/{t.y}.mvt"
+                    for t in morecantile.tms.get("WebMercatorQuad").tiles(w_ - dx, s_ - dy, e_ + dx, n_ + dy, [12])}
+        assert cover(0.0) <= set(tile_paths) <= cover(0.02), sorted(tile_paths)
+        paths = {urlsplit(u).path for u in w.requests}
+        assert "/v1/layers/bulk_hazards/download" not in paths  # never downloaded whole
+        page.wait_for_timeout(400)  # the last tiles' fade-in
+        page.screenshot(path=ARTIFACTS / "app-mvt.png")
         page.uncheck("#layer-bulk_hazards")
         assert page.locator(tiles).count() == 0
     finally:
@@ -655,3 +674,247 @@ def test_conditional_findings_exceptions_and_partial_coverage_are_shown(watched,
     assert 0 < ratio < 1
     note = page.inner_text("#coverage-note")
     assert f"{ratio * 100:.1f}%" in note and answer["coverage"]["note"]["zh"] in note
+
+
+# --- routes, where may it go, saved checks and their change impact ------------------------------
+WU_ROUTE = [(107.70, 29.25), (107.745, 29.33), (107.80, 29.42)]  # ~21 km, across the 乌江 in 武隆
+
+
+def _along(coords, metres: float) -> tuple[float, float]:
+    """The point `metres` along a lon/lat polyline, measured geodesically (pyproj)."""
+    for (x0, y0), (x1, y1) in zip(coords, coords[1:]):
+        _, _, length = GEOD.inv(x0, y0, x1, y1)
+        if metres <= length:
+            k = metres / length
+            return x0 + (x1 - x0) * k, y0 + (y1 - y0) * k
+        metres -= length
+    return coords[-1]
+
+
+def test_a_drawn_route_across_the_wu_river_lists_its_chainage_and_bands_the_intervals_on_the_map(watched, api):
+    w = watched("/")
+    page = w.page
+    choose_types(page, "heavy_chemical")
+    view(page, 107.75, 29.335, 12)
+    page.click('#modes [data-mode="line"]')
+    clicks = [map_point(page, lon, lat) for lon, lat in WU_ROUTE]
+    for x, y in clicks:
+        page.mouse.click(x, y)
+        page.wait_for_timeout(60)
+    body = run_check(page, lambda: page.mouse.click(*clicks[-1]))  # the last vertex again ends the line
+    sent = body["geometry"]["coordinates"]
+    assert body["geometry"]["type"] == "LineString" and len(sent) == 3
+    assert all(abs(a - b) < 5e-4 for v, r in zip(sent, WU_ROUTE) for a, b in zip(v, r))  # within a pixel
+
+    # The same route, asked independently.
+    answer = posted_answer(api, body)
+    assert answer["verdict"] == page.get_attribute("#verdict", "data-verdict") == "prohibited"
+    river = next(f for f in answer["findings"] if f["rule_id"] == "wulong-wu-river-1km")
+    assert river["segments"], "the route crosses the 乌江"
+    rows = page.locator('#chainage-table tbody tr[data-rule="wulong-wu-river-1km"]')
+    shown = rows.evaluate_all("rows => rows.map(r => [r.cells[2].innerText, r.cells[3].innerText, +r.dataset.lengthM, r.cells[4].innerText])")
+    assert shown == [[s["from_k"], s["to_k"], s["length_m"], f"{s['length_m']:,.1f}"] for s in river["segments"]]
+    assert rows.first.get_attribute("data-effect") == "prohibited"
+    every = [(f["rule_id"], s["from_k"], s["to_k"]) for f in answer["findings"] for s in f.get("segments") or []]
+    listed = page.locator("#chainage-table tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.rule, r.cells[2].innerText, r.cells[3].innerText])")
+    assert sorted(map(tuple, listed)) == sorted(every)
+    assert float(page.get_attribute("#route-length", "data-m")) == answer["chainage_length_m"]
+    assert f"{answer['chainage_length_m']:,.1f} m" in page.inner_text("#route-length")
+    _, _, geodesic = zip(*[GEOD.inv(*a, *b) for a, b in zip(sent, sent[1:])])
+    assert abs(answer["chainage_length_m"] / sum(geodesic) - 1) < 0.005
+
+    # The bands on the route: one per interval, coloured by effect, at the right chainage.
+    assert page.locator("path.ez-chainage").count() == len(every)
+    assert page.locator("path.ez-rule-wulong-wu-river-1km").count() == len(river["segments"])
+    assert page.locator("path.ez-rule-wulong-wu-river-1km.ez-chainage-prohibited").count() == len(river["segments"])
+    overlays = [o for o in page.evaluate("window.ecozone.chainageOverlays()") if o["rule_id"] == "wulong-wu-river-1km"]
+    for o, seg in zip(overlays, river["segments"]):
+        start, end = o["latlngs"][0][0], o["latlngs"][-1][-1]
+        for drawn, metres in ((start, seg["from_m"]), (end, seg["to_m"])):
+            expected = _along(sent, metres)
+            _, _, off = GEOD.inv(*drawn, *expected)
+            assert off < 15, (metres, drawn, expected, off)
+    page.evaluate("() => { window.ecozone.map.fitBounds(window.ecozone.siteLayer.getBounds(), "
+                  "{animate: false, paddingTopLeft: [40, 40], paddingBottomRight: [320, 40]}); }")
+    page.locator("#chainage").scroll_into_view_if_needed()
+    page.mouse.move(5, 5)  # no feature tooltip in the picture
+    page.screenshot(path=ARTIFACTS / "app-route.png")
+
+
+def test_where_may_chemical_projects_go_in_fuling_shades_the_partition_and_sums_it(watched, api):
+    w = watched("/")
+    page = w.page
+    page.click("#tab-suit")
+    assert page.is_hidden("#result-section") and page.is_visible("#suit-section")
+    page.wait_for_function("() => document.querySelectorAll('#suit-jurisdiction option').length > 0")
+    options = page.locator("#suit-jurisdiction option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
+    assert ["500102", "涪陵区 (500102)"] in options and ["500156", "武隆区 (500156)"] in options
+    choose_types(page, "chemical")
+    page.select_option("#suit-jurisdiction", "500102")
+    with page.expect_response(lambda r: "/v1/siting/suitability" in r.url and r.request.method == "POST") as info:
+        page.click("#suit-run")
+    assert info.value.status == 200
+    assert json.loads(info.value.request.post_data) == {"area": "500102", "project_type": "chemical"}
+    page.wait_for_selector("#suit-summary")
+    page.wait_for_function("() => !document.getElementById('suit-result').classList.contains('busy')")
+
+    answer = api.post("/v1/siting/suitability", json={"area": "500102", "project_type": "chemical"}).json()
+    features = answer["features"]
+    assert page.locator("path.ez-suit").count() == len(features)
+    for verdict in ("prohibited", "restricted", "notice", "permitted", "not_covered"):
+        n = sum(f["properties"]["verdict"] == verdict for f in features)
+        assert page.locator(f"path.ez-suit-{verdict}").count() == n, verdict
+        cell = page.locator(f'#suit-summary tr[data-verdict="{verdict}"] td.km2')
+        assert float(cell.get_attribute("data-m2")) == answer["summary"][verdict]
+        assert cell.inner_text() == f"{answer['summary'][verdict] / 1e6:,.2f}"
+    assert answer["summary"]["permitted"] > 0
+    assert page.inner_text('#suit-summary tr[data-verdict="permitted"] td.km2') == f"{answer['summary']['permitted'] / 1e6:,.2f}"
+    legend = page.locator("#suit-legend")
+    assert legend.is_visible() and f"{answer['summary']['permitted'] / 1e6:,.2f} km²" in legend.inner_text()
+    assert page.locator("path.ez-suit-not_covered").count() == 0 or \
+        page.locator("path.ez-suit-not_covered").first.get_attribute("fill") == "url(#ez-hatch)"
+
+    # The raster of the same question.
+    href = page.get_attribute("#link-tif", "href")
+    assert urlsplit(href).path == "/v1/constraints.tif"
+    assert parse_qs(urlsplit(href).query) == {"jurisdiction": ["500102"], "project_type": ["chemical"], "resolution": ["30"]}
+    page.select_option("#suit-resolution", "100")
+    href = page.get_attribute("#link-tif", "href")
+    assert parse_qs(urlsplit(href).query)["resolution"] == ["100"]
+    tif = api.get(href)
+    assert tif.status_code == 200 and tif.headers["content-type"].startswith("image/tiff")
+    assert tif.content[:4] in (b"II*\x00", b"MM\x00*")
+
+    # Clicking a shaded polygon names the rules that bind there.
+    for i in sorted(range(len(features)), key=lambda i: -features[i]["properties"]["area_m2"]):
+        inside = shapely.geometry.shape(features[i]["geometry"]).representative_point()
+        x, y = map_point(page, inside.x, inside.y)
+        if page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
+                         "return !!e && e.classList.contains('ez-suit'); }", [x, y]):
+            break
+    else:
+        raise AssertionError("no shaded polygon clickable")
+    props = features[i]["properties"]
+    page.mouse.click(x, y)
+    selected = page.locator("#suit-selected")
+    selected.wait_for()
+    assert selected.get_attribute("data-verdict") == props["verdict"]
+    assert selected.locator("li[data-rule]").evaluate_all("ls => ls.map(l => l.dataset.rule)") == props["rule_ids"]
+    popup = page.locator(".ez-suit-pop").inner_text()
+    assert all(rule in popup for rule in props["rule_ids"])
+    page.locator("#suit-summary").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)  # the popup's fade-in
+    page.screenshot(path=ARTIFACTS / "app-suitability.png")
+
+    # Back to the check tab: the partition leaves the map, the check's panel returns.
+    page.click("#tab-check")
+    assert page.locator("path.ez-suit").count() == 0 and page.is_visible("#result-section")
+
+
+def test_checks_saved_into_a_project_and_the_impact_of_a_moved_red_line(watched, api, live, editor_token, demo_layer,
+                                                                       wu_river_site, tmp_path):
+    import pyogrio
+
+    viewer = live.service.store.create_token("browser-viewer", "viewer")
+    red = demo_layer("red_lines")
+    wulong = red.index[red["feature_id"] == "wulong-red-line"][0]
+    parts = sorted(shapely.get_parts(red.geometry[wulong]), key=lambda g: -g.area)
+    site_a = parts[0].representative_point()
+    lon_b, lat_b, _ = wu_river_site(500)
+
+    w = watched("/")
+    page = w.page
+    choose_types(page, "heavy_chemical")
+    _type_site(page, {"type": "Point", "coordinates": [round(site_a.x, 6), round(site_a.y, 6)]})
+    assert page.locator('#findings article[data-rule="wulong-red-line"]').count() == 1
+    with page.expect_response(lambda r: r.url.endswith("/v1/projects") and r.request.method == "GET"):
+        page.click("#save-box > summary")
+    page.fill("#save-token", viewer)
+    page.fill("#save-new", "浏览器测试：武隆备选址")
+    with page.expect_response(lambda r: r.url.endswith("/v1/projects") and r.request.method == "POST") as created:
+        page.click("#save-create")
+    assert created.value.status == 201
+    pid = created.value.json()["id"]
+    page.wait_for_function(f"() => document.getElementById('save-project').value === {pid!r}")
+    page.fill("#save-label", "备选址 A")
+    with page.expect_response(lambda r: r.url.endswith(f"/v1/projects/{pid}/checks")) as saved:
+        page.click("#save-submit")
+    assert saved.value.status == 201
+    assert json.loads(saved.value.request.post_data) == {
+        "geometry": {"type": "Point", "coordinates": [round(site_a.x, 6), round(site_a.y, 6)]}, "crs": "EPSG:4326",
+        "project_type": "heavy_chemical", "label": "备选址 A"}
+    page.wait_for_selector("#save-ok")
+    assert page.evaluate("sessionStorage.getItem('ecozone.token')") == viewer
+    # A second site: the box stays open with its token and project.
+    _type_site(page, {"type": "Point", "coordinates": [round(lon_b, 6), round(lat_b, 6)]})
+    assert page.input_value("#save-project") == pid and page.input_value("#save-token") == viewer
+    page.fill("#save-label", "备选址 B")
+    with page.expect_response(lambda r: r.url.endswith(f"/v1/projects/{pid}/checks")) as saved:
+        page.click("#save-submit")
+    assert saved.value.status == 201
+    page.wait_for_selector("#save-ok")
+    page.locator("#save-box").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "app-save.png")
+    project = api.get(f"/v1/projects/{pid}").json()
+    assert [c["request"]["label"] for c in project["checks"]] == ["备选址 A", "备选址 B"]
+    assert project["checks"][0]["summary"]["verdict"] == "prohibited"
+    assert "wulong-red-line" in project["checks"][0]["summary"]["rule_ids"]
+
+    # An editor republishes the red lines with Wulong's largest part moved west, off site A.
+    moved = red.copy()
+    width = parts[0].bounds[2] - parts[0].bounds[0]
+    moved.loc[wulong, "geometry"] = shapely.union_all(
+        [shapely.affinity.translate(parts[0], -(width + 0.01), 0.0)] + parts[1:])
+    path = tmp_path / "red_lines.gpkg"
+    pyogrio.write_dataframe(moved, path, driver="GPKG")
+    auth = {"Authorization": f"Bearer {editor_token}"}
+    version = api.get("/v1/layers/red_lines").json()["version"]
+    r = api.put("/v1/layers/red_lines", headers=auth,
+                files={"file": (path.name, path.read_bytes(), "application/geopackage+sqlite3")})
+    assert r.status_code == 200, r.text
+    try:
+        impact = api.get("/v1/impact").json()
+        check_a = project["checks"][0]["id"]
+        assert check_a in {i["check_id"] for i in impact}
+        entry_a = next(i for i in impact if i["check_id"] == check_a)
+        assert "wulong-red-line" in entry_a["rules_removed"]
+        assert {"id": "red_lines", "version_before": version, "version_after": version + 1} in entry_a["layers"]
+
+        v = watched("/impact")
+        impact_page = v.page
+        rows = impact_page.locator("#impact-table tbody tr")
+        newest_first = sorted(impact, key=lambda i: (i["at"], i["id"]), reverse=True)
+        assert rows.count() == len(newest_first)
+        shown = rows.evaluate_all("""rows => rows.map(r => ({
+            id: +r.dataset.entry, check_id: r.dataset.check, project_id: r.dataset.project,
+            at: r.querySelector('.c-time time').getAttribute('datetime'),
+            before: r.dataset.before, after: r.dataset.after,
+            added: [...r.querySelectorAll('.c-added li')].map(l => l.dataset.rule),
+            removed: [...r.querySelectorAll('.c-removed li')].map(l => l.dataset.rule),
+            layers: [...r.querySelectorAll('.c-layers li')].map(l => l.textContent),
+            label: r.querySelector('.c-check').innerText,
+            cause: r.querySelector('.c-cause').innerText}))""")
+        assert shown == [{
+            "id": i["id"], "check_id": i["check_id"], "project_id": i["project_id"], "at": i["at"],
+            "before": i["before"]["verdict"], "after": i["after"]["verdict"],
+            "added": i["rules_added"], "removed": i["rules_removed"],
+            "layers": [f"{x['id']} v{x['version_before']} → v{x['version_after']}" for x in i["layers"]],
+            "label": f"{i['label']}\n{i['check_id']}", "cause": i["cause"]} for i in newest_first]
+        # The project's saved checks, with their answers on the current data.
+        now = api.get(f"/v1/projects/{pid}").json()
+        block = impact_page.locator(f"#project-{pid}")
+        assert block.locator("h3 .project-name").inner_text() == "浏览器测试：武隆备选址"
+        checks = block.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.dataset.check, r.dataset.verdict, r.classList.contains('changed'), "
+            "[...r.querySelectorAll('.c-rules li')].map(l => l.dataset.rule)])")
+        changed = {i["check_id"] for i in impact}
+        assert checks == [[c["id"], c["summary"]["verdict"], c["id"] in changed, c["summary"]["rule_ids"]]
+                          for c in now["checks"]]
+        assert "wulong-red-line" not in now["checks"][0]["summary"]["rule_ids"]
+        impact_page.screenshot(path=ARTIFACTS / "impact.png", full_page=True)
+        impact_page.click("#lang-toggle")
+        assert "Rules removed" in impact_page.inner_text("#impact-table thead")
+    finally:  # the other tests expect the demo red lines: publish v1's content again
+        r = api.post("/v1/layers/red_lines/rollback", json={"version": version}, headers=auth)
+        assert r.status_code == 200, r.text

@@ -456,3 +456,39 @@ def test_app_pages_honour_a_proxy_root_path(client):
         assert html.loaded and all(u.startswith("/ecozone/") for u in html.loaded), html.loaded
         assert 'data-root="/ecozone"' in r.text
         assert 'href="/ecozone/"' in r.text  # the brand link back to the app
+
+
+# --- the change-impact page (/impact) and the app's vector tiles --------------------------------
+def test_the_impact_page_and_its_scripts_and_styles_come_from_the_service(client):
+    html = assert_page_assets_served(client, "/impact", min_js_bytes=5_000)
+    assert html.scripts == ["/static/common.js", "/static/impact.js"]
+    assert html.stylesheets == ["/static/app.css"]
+    assert html.icons == ["/static/favicon.svg"]
+    assert not html.inline_scripts
+    r = client.get("/impact")
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert "connect-src 'self'" in r.headers["content-security-policy"]
+    assert not SCRIPT_URL_LITERAL.findall(client.get("/static/impact.js").text)
+
+
+def test_the_impact_page_is_not_in_the_schema_and_honours_a_proxy_root_path(client):
+    assert "/impact" not in client.get("/openapi.json").json()["paths"]
+    behind_proxy = TestClient(client.app, root_path="/ecozone")
+    r = behind_proxy.get("/impact")
+    html = parse_html(r.text)
+    assert html.loaded and all(u.startswith("/ecozone/") for u in html.loaded), html.loaded
+    assert 'data-root="/ecozone"' in r.text and 'href="/ecozone/editor"' in r.text
+
+
+def test_the_app_draws_large_layers_from_vector_tiles_so_no_blob_worker_is_allowed(client):
+    """VectorGrid's GeoJSON slicer (a blob: worker) is gone: large layers come as /v1/tiles MVT,
+    fetched from the service (connect-src 'self')."""
+    csp = client.get("/").headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+    assert directives["worker-src"] == ["'self'"]
+    assert directives["connect-src"] == ["'self'"]
+    app_js = client.get("/static/app.js").text
+    assert "L.vectorGrid.protobuf(" in app_js and "/v1/tiles/" in app_js
+    assert "vectorGrid.slicer" not in app_js
+    for page in ("/", "/editor", "/impact"):
+        assert 'href="/impact"' in client.get(page).text or page == "/impact", page

@@ -131,7 +131,79 @@
     assets_missing: { zh: "缺少前端依赖：", en: "Front-end packages missing: " },
     effect_prohibited: { zh: "禁止", en: "prohibited" },
     effect_restricted: { zh: "限制", en: "restricted" },
-    effect_notice: { zh: "提示", en: "notice" }
+    effect_notice: { zh: "提示", en: "notice" },
+    // tabs
+    tab_check: { zh: "选址核查", en: "Siting check" },
+    tab_suit: { zh: "选址适宜性", en: "Where may it go" },
+    // routes: chainage
+    chainage_title: { zh: "里程段（桩号）", en: "Chainage" },
+    route_length: { zh: "线路长度", en: "Route length" },
+    col_rule: { zh: "条款", en: "Rule" },
+    col_effect: { zh: "效力", en: "Effect" },
+    col_from: { zh: "起点", en: "From" },
+    col_to: { zh: "终点", en: "To" },
+    col_length: { zh: "长度 (m)", en: "Length (m)" },
+    chainage_hint: {
+      zh: "线路上的彩色粗线为位于各条款管控区内的里程段：红色禁止，橙色限制，蓝色提示。",
+      en: "Thick coloured bands on the route mark the chainage inside each rule's zone: red prohibited, orange restricted, blue notice."
+    },
+    chainage_none: { zh: "线路未进入约束该项目类型的管控区。", en: "The route enters no zone of a rule binding this project type." },
+    // saving into a project
+    save_title: { zh: "保存到项目", en: "Save to project" },
+    save_hint: {
+      zh: "保存后，图层或规则变更时将自动重新核查，结论变化见“变更影响”页。需任一角色的令牌（仅保存在本标签页）。",
+      en: "A saved check is re-run whenever a layer or the rules change; changed verdicts are listed on the change-impact page. Needs a token of any role (kept in this tab only)."
+    },
+    save_token: { zh: "令牌", en: "Token" },
+    save_token_placeholder: { zh: "粘贴令牌", en: "Paste the token" },
+    save_project: { zh: "项目", en: "Project" },
+    save_project_choose: { zh: "— 选择项目 —", en: "— choose a project —" },
+    save_new: { zh: "新建项目", en: "New project" },
+    save_new_placeholder: { zh: "新项目名称", en: "New project's name" },
+    save_create: { zh: "新建", en: "Create" },
+    save_label: { zh: "标注", en: "Label" },
+    save_label_placeholder: { zh: "如：备选址 A", en: "e.g. Alternative A" },
+    save_submit: { zh: "保存核查", en: "Save this check" },
+    save_need_token: { zh: "请先填写令牌。", en: "A token is required." },
+    save_need_project: { zh: "请选择或新建项目。", en: "Choose or create a project." },
+    save_need_name: { zh: "请填写项目名称。", en: "Type the project's name." },
+    saved: { zh: "已保存到“{project}”（核查 {id}）。", en: "Saved to “{project}” (check {id})." },
+    project_created: { zh: "已新建项目“{name}”。", en: "Created project “{name}”." },
+    view_impact: { zh: "查看项目与变更影响", en: "Projects and change impact" },
+    saving: { zh: "保存中…", en: "Saving…" },
+    // where may it go
+    suit_title: { zh: "选址适宜性：可以建在哪里", en: "Where may it go" },
+    suit_hint: {
+      zh: "选择项目类型（上方，可多选）和范围（辖区或在地图上绘制的多边形），查看范围内各处的结论。",
+      en: "Choose the project type(s) above and an area (a jurisdiction or a polygon drawn on the map) to see the verdict everywhere in it."
+    },
+    suit_by_jur: { zh: "按辖区", en: "A jurisdiction" },
+    suit_by_draw: { zh: "绘制范围", en: "Draw an area" },
+    suit_jurisdiction: { zh: "辖区", en: "Jurisdiction" },
+    suit_run: { zh: "分析", en: "Analyse" },
+    suit_draw_hint: { zh: "在地图上逐点单击绘制范围，单击第一个点闭合，随即分析。", en: "Click the map vertex by vertex; click the first vertex to close the area, which is then analysed." },
+    suit_drawn: { zh: "已绘制范围：{area}", en: "Area drawn: {area}" },
+    suit_redraw: { zh: "重新绘制", en: "Draw again" },
+    suit_need_area: { zh: "请先在地图上绘制范围。", en: "Draw the area on the map first." },
+    suit_running: { zh: "分析中…", en: "Analysing…" },
+    suit_result_title: { zh: "适宜性分区", en: "Suitability" },
+    suit_empty: { zh: "选择范围后点击“分析”。", en: "Choose an area and press Analyse." },
+    suit_area_drawn: { zh: "绘制的范围", en: "Drawn area" },
+    suit_for: { zh: "项目类型", en: "Project type" },
+    suit_area_label: { zh: "范围", en: "Area" },
+    suit_verdict_col: { zh: "结论", en: "Verdict" },
+    suit_area_col: { zh: "面积 (km²)", en: "Area (km²)" },
+    suit_share_col: { zh: "占比", en: "Share" },
+    suit_total: { zh: "合计", en: "Total" },
+    suit_download: { zh: "下载约束栅格 constraints.tif", en: "Download constraints.tif" },
+    suit_resolution: { zh: "像元", en: "Pixel" },
+    suit_tif_only_jur: { zh: "约束栅格（constraints.tif）仅按辖区提供。", en: "The constraints raster (constraints.tif) is available per jurisdiction only." },
+    suit_click_hint: { zh: "点击地图上的着色区域，查看该处的约束条款。", en: "Click a shaded area on the map for the rules that bind there." },
+    suit_selected: { zh: "所选区域", en: "Selected area" },
+    suit_rules: { zh: "约束条款", en: "Binding rules" },
+    suit_no_rules: { zh: "无约束条款", en: "No rule binds here" },
+    suit_polygons: { zh: "{n} 个多边形", en: "{n} polygons" },
+    legend_title: { zh: "适宜性", en: "Suitability" }
   });
 
   /* Verdicts always show both languages. */
@@ -187,7 +259,13 @@
     mode: "point",
     site: null,            // {geometry, crs}
     answer: null,
-    seq: 0
+    seq: 0,
+    tab: "check",
+    checkMode: "point",    // the site mode to restore when coming back to the check tab
+    suit: { areaKind: "jurisdiction", polygon: null, answer: null, request: null, seq: 0, selected: null,
+            jurisdictions: null, rules: null, resolution: "30" },
+    projects: null,        // GET /v1/projects, once the save box is shown
+    save: { project: "", label: "", newName: "", status: null }
   };
 
   // --- map -------------------------------------------------------------------------------------
@@ -195,12 +273,27 @@
     .setView([29.8, 107.9], 8);
   map.attributionControl.setPrefix(false);
   L.control.scale({ metric: true, imperial: false, position: "bottomleft" }).addTo(map);
+  map.createPane("ezSuit").style.zIndex = 600;
   map.createPane("ezResult").style.zIndex = 620;
+  map.createPane("ezChainage").style.zIndex = 630;
   map.createPane("ezSite").style.zIndex = 640;
   map.createPane("ezLabels").style.zIndex = 660;
   var resultLayer = L.featureGroup().addTo(map);
   var siteLayer = L.featureGroup().addTo(map);
+  var suitLayer = L.featureGroup();          // the suitability partition (shown in its tab)
+  var suitAreaLayer = L.featureGroup();      // the drawn area it was asked for
   var byFinding = {};      // finding key → [leaflet layers] for highlighting
+  var chainageOverlays = [];  // {rule_id, effect, from_m, to_m, layer} drawn on the route
+  /* A hatch pattern for "not covered" areas: SVG fills may name a pattern anywhere in the page.
+   * The HTML parser puts <svg> markup in the SVG namespace by itself. */
+  (function addHatch() {
+    var holder = document.createElement("div");
+    holder.innerHTML = '<svg width="0" height="0" aria-hidden="true" style="position:absolute"><defs>' +
+      '<pattern id="ez-hatch" patternUnits="userSpaceOnUse" width="9" height="9" patternTransform="rotate(45)">' +
+      '<rect width="9" height="9" fill="#adb5bd" fill-opacity="0.35"></rect>' +
+      '<rect width="3" height="9" fill="#6c757d"></rect></pattern></defs></svg>';
+    document.body.appendChild(holder.firstChild);
+  })();
 
   // --- layer switcher (a Leaflet control) ------------------------------------------------------
   var LayerSwitcher = L.Control.extend({
@@ -270,7 +363,7 @@
       var tags = [];
       var nameText = layerLabel(info);
       if (isIllustrative(id) && nameText.indexOf("示意") < 0) tags.push(el("span", { class: "tag tag-illustrative", text: t("layer_illustrative") }));
-      if (info.feature_count > VECTORGRID_MIN_FEATURES) tags.push(el("span", { class: "tag", text: t("layer_tiles") }));
+      if (isLarge(info)) tags.push(el("span", { class: "tag", text: t("layer_tiles") }));
       var row = el("li", { class: "ez-layer-row" + (entry.failed ? " failed" : ""), "data-layer": id,
         title: info.name + " · " + kindOf(info.kind).zh + " / " + kindOf(info.kind).en + " · " + id + " v" + info.version }, [
         checkbox,
@@ -318,24 +411,38 @@
     return name;
   }
 
+  function isLarge(info) { return (info.feature_count || 0) > VECTORGRID_MIN_FEATURES; }
+
+  /* A large layer is never downloaded whole: the service cuts it into Mapbox vector tiles
+   * (/v1/tiles/{layer}/{z}/{x}/{y}.mvt, an empty tile is a 204), requested only where the map
+   * shows it and only inside the layer's bbox. The tiles' layer is named after the layer id. */
+  function buildTiled(id) {
+    var entry = state.layers[id];
+    var info = entry.info;
+    var style = layerStyle(info.kind);
+    var vgStyle = Object.assign({}, style, { fill: style.fill !== false, radius: 3 });
+    var styles = {};
+    styles[id] = function () { return vgStyle; };
+    var opts = {
+      pane: paneFor(id, info.kind),
+      rendererFactory: L.svg.tile,
+      vectorTileLayerStyles: styles,
+      interactive: false,
+      maxZoom: 19,
+      maxNativeZoom: 18,
+      fetchOptions: { credentials: "same-origin" }
+    };
+    var bb = info.bbox;
+    if (bb && bb.length === 4) opts.bounds = L.latLngBounds([[bb[1], bb[0]], [bb[3], bb[2]]]).pad(0.01);
+    entry.mode = "mvt";
+    return L.vectorGrid.protobuf(EZ.root + "/v1/tiles/" + encodeURIComponent(id) + "/{z}/{x}/{y}.mvt", opts);
+  }
+
   function buildLayer(id, geojson) {
     var entry = state.layers[id];
     var info = entry.info;
     var pane = paneFor(id, info.kind);
     var style = layerStyle(info.kind);
-    var count = (geojson.features || []).length;
-    if (count > VECTORGRID_MIN_FEATURES && L.vectorGrid && L.vectorGrid.slicer) {
-      var vgStyle = Object.assign({}, style, { fill: style.fill !== false, radius: 3 });
-      entry.mode = "vectorgrid";
-      return L.vectorGrid.slicer(geojson, {
-        pane: pane,
-        rendererFactory: L.svg.tile,
-        vectorTileLayerStyles: { sliced: function () { return vgStyle; } },
-        interactive: false,
-        maxZoom: 19,
-        maxNativeZoom: 18
-      });
-    }
     entry.mode = "geojson";
     return L.geoJSON(geojson, {
       pane: pane,
@@ -349,6 +456,16 @@
     });
   }
 
+  /* A small layer's GeoJSON (downloaded once; also read for the jurisdictions' names). */
+  function layerData(id) {
+    var entry = state.layers[id];
+    if (!entry.data) {
+      entry.data = EZ.api("/v1/layers/" + encodeURIComponent(id) + "/download?format=geojson");
+      entry.data.catch(function () { entry.data = null; });
+    }
+    return entry.data;
+  }
+
   function setLayer(id, on) {
     var entry = state.layers[id];
     entry.on = on;
@@ -360,9 +477,14 @@
       entry.leaflet.addTo(map);
       return Promise.resolve();
     }
+    if (isLarge(entry.info) && L.vectorGrid && L.vectorGrid.protobuf) {
+      entry.leaflet = buildTiled(id);
+      entry.leaflet.addTo(map);
+      return Promise.resolve();
+    }
     if (entry.loading) return entry.loading;
     if (entry.row) entry.row.classList.add("loading");
-    entry.loading = EZ.api("/v1/layers/" + encodeURIComponent(id) + "/download?format=geojson")
+    entry.loading = layerData(id)
       .then(function (geojson) {
         entry.leaflet = buildLayer(id, geojson);
         entry.failed = false;
@@ -472,7 +594,7 @@
           if (box.checked && i < 0) state.selected.push(ty.code);
           if (!box.checked && i >= 0) state.selected.splice(i, 1);
           renderChosen();
-          if (state.site) runCheck();
+          typesChanged();
         });
         var others = (ty.parents || []).filter(function (p) { return p !== ty.parent; });
         var other = EZ.lang() === "zh" ? ty.name.en : ty.name.zh;
@@ -501,6 +623,12 @@
       : t("types_none");
   }
 
+  /* A new choice of types re-asks what is on screen: the check, or the suitability map. */
+  function typesChanged() {
+    if (state.tab === "check" && state.site) runCheck();
+    if (state.tab === "suit" && state.suit.answer) runSuit();
+  }
+
   function projectTypeParam() {
     if (!state.selected.length) return undefined;
     return state.selected.length === 1 ? state.selected[0] : state.selected.slice();
@@ -527,7 +655,7 @@
   }
 
   map.on("click", function (e) {
-    if (state.mode !== "point" || map.pm.globalDrawModeEnabled()) return;
+    if (state.tab !== "check" || state.mode !== "point" || map.pm.globalDrawModeEnabled()) return;
     var ll = e.latlng.wrap();
     setSite({ type: "Point", coordinates: [round(ll.lng, 7), round(ll.lat, 7)] }, "EPSG:4326", false);
   });
@@ -537,7 +665,8 @@
     map.removeLayer(e.layer);
     geometry.coordinates = roundCoords(geometry.coordinates);
     setMode(null);
-    setSite(geometry, "EPSG:4326", false);
+    if (state.tab === "suit") setSuitPolygon(geometry);
+    else setSite(geometry, "EPSG:4326", false);
   });
 
   function round(v, digits) { var f = Math.pow(10, digits); return Math.round(v * f) / f; }
@@ -600,7 +729,7 @@
   document.getElementById("type-clear").addEventListener("click", function () {
     state.selected = [];
     renderTypes();
-    if (state.site) runCheck();
+    typesChanged();
   });
 
   function setSite(geometry, crs, fit) {
@@ -618,6 +747,7 @@
     siteLayer.clearLayers();
     resultLayer.clearLayers();
     byFinding = {};
+    chainageOverlays = [];
     document.getElementById("clear-site").disabled = true;
     document.getElementById("recheck").disabled = true;
     var result = document.getElementById("result");
@@ -656,6 +786,7 @@
     return EZ.api("/v1/siting/check?include=geometry", { method: "POST", json: body }).then(function (answer) {
       if (seq !== state.seq) return;
       state.answer = answer;
+      state.save.status = null;
       drawSite(answer.site.geometry);
       drawAnswer(answer);
       renderResult();
@@ -670,6 +801,7 @@
       if (seq !== state.seq) return;
       state.answer = null;
       resultLayer.clearLayers();
+      chainageOverlays = [];
       result.innerHTML = "";
       result.appendChild(EZ.errorBox(err));
     }).then(function () {
@@ -718,6 +850,95 @@
       layer.addTo(resultLayer);
       entry.keys.forEach(function (key) { (byFinding[key] = byFinding[key] || []).push(layer); });
     });
+    drawChainage(answer);
+  }
+
+  // --- routes: the chainage intervals drawn on the line ----------------------------------------
+  /* The route as straight pieces with their lengths (Leaflet's spherical distance), in the
+   * service's order: a MultiLineString's parts one after another, gaps not counted. */
+  function routePieces(geometry) {
+    var lines = geometry.type === "LineString" ? [geometry.coordinates]
+      : geometry.type === "MultiLineString" ? geometry.coordinates : [];
+    var pieces = [];
+    var total = 0;
+    lines.forEach(function (line, li) {
+      for (var i = 0; i + 1 < line.length; i++) {
+        var a = L.latLng(line[i][1], line[i][0]), b = L.latLng(line[i + 1][1], line[i + 1][0]);
+        var d = map.distance(a, b);
+        if (!(d > 0)) continue;
+        pieces.push({ a: a, b: b, start: total, len: d, line: li, index: pieces.length });
+        total += d;
+      }
+    });
+    return { pieces: pieces, total: total };
+  }
+
+  /* The part of the route between two chainages (metres, as the service measures them: the
+   * sphere's lengths are scaled to the service's geodesic route length, so both ends agree) →
+   * a list of polylines (one per part of a MultiLineString it spans). */
+  function sliceRoute(route, fromM, toM, routeLengthM) {
+    var scale = routeLengthM > 0 && route.total > 0 ? routeLengthM / route.total : 1;
+    var f = fromM / scale, t = toM / scale;
+    var out = [];
+    var current = null, previous = null;
+    function at(p, m) {
+      var k = Math.min(1, Math.max(0, (m - p.start) / p.len));
+      return L.latLng(p.a.lat + (p.b.lat - p.a.lat) * k, p.a.lng + (p.b.lng - p.a.lng) * k);
+    }
+    route.pieces.forEach(function (p) {
+      var lo = Math.max(f, p.start), hi = Math.min(t, p.start + p.len);
+      if (!(hi > lo)) { current = null; return; }
+      if (current && previous && previous.line === p.line && previous.index === p.index - 1 && lo === p.start) {
+        current.push(at(p, hi));
+      } else {
+        current = [at(p, lo), at(p, hi)];
+        out.push(current);
+      }
+      previous = p;
+    });
+    return out;
+  }
+
+  /* Bands by effect, widest for the mildest, so overlapping intervals all show: notice under
+   * restricted under prohibited, the route itself drawn on top of them. */
+  var BAND = { notice: { weight: 33, opacity: 0.75 }, restricted: { weight: 23, opacity: 0.95 }, prohibited: { weight: 14, opacity: 1 } };
+
+  function drawChainage(answer) {
+    chainageOverlays = [];
+    var geometry = answer.site && answer.site.geometry;
+    if (!geometry || geometry.type.indexOf("LineString") < 0) return;
+    var route = routePieces(geometry);
+    var items = [];
+    (answer.findings || []).forEach(function (f, i) {
+      (f.segments || []).forEach(function (seg, j) { items.push({ f: f, seg: seg, key: findingKey("f", i), row: i + ":" + j }); });
+    });
+    items.sort(function (a, b) { return (EFFECT_RANK[a.f.effect] || 0) - (EFFECT_RANK[b.f.effect] || 0); });
+    items.forEach(function (item) {
+      var f = item.f, seg = item.seg;
+      var parts = sliceRoute(route, seg.from_m, seg.to_m, answer.chainage_length_m);
+      if (!parts.length) return;
+      var band = BAND[f.effect] || BAND.notice;
+      // A white halo under each band keeps it apart from the wider band below and the fills.
+      L.polyline(parts, { pane: "ezChainage", color: "#ffffff", weight: band.weight + 3, opacity: 1, lineCap: "butt",
+        lineJoin: "round", interactive: false, className: "ez-chainage-halo" }).addTo(resultLayer);
+      var layer = L.polyline(parts, {
+        pane: "ezChainage", color: EFFECT_COLOR[f.effect] || "#555", weight: band.weight, opacity: band.opacity,
+        lineCap: "butt", lineJoin: "round", interactive: true,
+        className: "ez-chainage ez-chainage-" + f.effect + " ez-rule-" + f.rule_id
+      });
+      layer.bindTooltip(function () {
+        return "<strong>" + EZ.escapeHtml(f.rule_id) + "</strong> · " + EZ.escapeHtml(VERDICT[f.effect] ? VERDICT[f.effect][EZ.lang()] : f.effect) +
+          "<br>" + EZ.escapeHtml((seg.from_k || chainage(seg.from_m)) + " – " + (seg.to_k || chainage(seg.to_m))) +
+          " · " + fmt(seg.length_m, 1) + " m";
+      }, { sticky: true, direction: "top", opacity: 0.95 });
+      layer.addTo(resultLayer);
+      (byFinding[item.key] = byFinding[item.key] || []).push(layer);
+      chainageOverlays.push({ rule_id: f.rule_id, effect: f.effect, from_m: seg.from_m, to_m: seg.to_m, row: item.row, layer: layer });
+    });
+  }
+
+  function overlaysOfRow(row) {
+    return chainageOverlays.filter(function (o) { return o.row === row; }).map(function (o) { return o.layer; });
   }
 
   function drawPart(part, geom, item) {
@@ -751,13 +972,16 @@
     return layer;
   }
 
+  function emphasise(l, on) {
+    if (!l.setStyle || !l.options) return;
+    if (on) { if (l._ezWeight == null) l._ezWeight = l.options.weight; l.setStyle({ weight: (l._ezWeight || 1) + 2.5 }); }
+    else if (l._ezWeight != null) { l.setStyle({ weight: l._ezWeight }); l._ezWeight = null; }
+  }
+
   function highlight(key, on) {
     (byFinding[key] || []).forEach(function (layer) {
-      layer.eachLayer && layer.eachLayer(function (l) {
-        if (!l.setStyle || !l.options) return;
-        if (on) { l._ezWeight = l.options.weight; l.setStyle({ weight: (l.options.weight || 1) + 2.5 }); }
-        else if (l._ezWeight != null) l.setStyle({ weight: l._ezWeight });
-      });
+      if (layer.eachLayer) layer.eachLayer(function (l) { emphasise(l, on); });
+      else emphasise(layer, on);
     });
   }
 
@@ -864,6 +1088,172 @@
     return card;
   }
 
+  /* The route's chainage inside each binding rule's zone: a row per interval, stakes as the
+   * service gives them (K9+018), hover to light the band on the map, click to zoom to it. */
+  function chainageSection(answer) {
+    var rows = [];
+    (answer.findings || []).forEach(function (f, i) {
+      (f.segments || []).forEach(function (seg, j) { rows.push({ f: f, seg: seg, row: i + ":" + j }); });
+    });
+    rows.sort(function (a, b) {
+      return a.seg.from_m - b.seg.from_m || (EFFECT_RANK[b.f.effect] || 0) - (EFFECT_RANK[a.f.effect] || 0);
+    });
+    var body = el("tbody", {}, rows.map(function (r) {
+      var f = r.f, seg = r.seg;
+      var tr = el("tr", { "data-rule": f.rule_id, "data-effect": f.effect, "data-row": r.row, "data-from-m": seg.from_m,
+        "data-to-m": seg.to_m, "data-length-m": seg.length_m, tabindex: "0", style: "--c:" + (EFFECT_COLOR[f.effect] || "#555") }, [
+        el("td", { class: "c-rule" }, [el("code", { text: f.rule_id })]),
+        el("td", { class: "c-effect" }, [el("span", { class: "effect-dot", "aria-hidden": "true" }), " ",
+          el("span", { text: (VERDICT[f.effect] || { zh: f.effect, en: f.effect })[EZ.lang()] })]),
+        el("td", { class: "c-from k", text: seg.from_k || chainage(seg.from_m) }),
+        el("td", { class: "c-to k", text: seg.to_k || chainage(seg.to_m) }),
+        el("td", { class: "c-length num", text: fmt(seg.length_m, 1) })
+      ]);
+      tr.addEventListener("mouseenter", function () { overlaysOfRow(r.row).forEach(function (l) { emphasise(l, true); }); });
+      tr.addEventListener("mouseleave", function () { overlaysOfRow(r.row).forEach(function (l) { emphasise(l, false); }); });
+      tr.addEventListener("click", function () {
+        var b = L.latLngBounds([]);
+        overlaysOfRow(r.row).forEach(function (l) { b.extend(l.getBounds()); });
+        if (b.isValid()) map.fitBounds(b.pad(0.3), fitOptions(15));
+      });
+      tr.addEventListener("keydown", function (e) { if (e.key === "Enter") tr.click(); });
+      return tr;
+    }));
+    return el("section", { class: "chainage", id: "chainage" }, [
+      el("h3", { text: t("chainage_title") }),
+      el("p", { class: "route-length" }, [
+        el("span", { class: "route-length-label", text: t("route_length") + ": " }),
+        el("strong", { id: "route-length", "data-m": answer.chainage_length_m, text: fmtLength(answer.chainage_length_m) }),
+        " · ", el("span", { text: chainage(answer.chainage_length_m) })
+      ]),
+      rows.length ? el("p", { class: "hint", text: t("chainage_hint") }) : el("p", { class: "hint", text: t("chainage_none") }),
+      rows.length ? el("div", { class: "table-scroll chainage-scroll" }, [
+        el("table", { class: "data chainage-table", id: "chainage-table" }, [
+          el("thead", {}, [el("tr", {}, [
+            el("th", { text: t("col_rule") }), el("th", { text: t("col_effect") }), el("th", { text: t("col_from") }),
+            el("th", { text: t("col_to") }), el("th", { class: "num", text: t("col_length") })
+          ])]),
+          body
+        ])
+      ]) : null
+    ]);
+  }
+
+  // --- saving the check into a project ---------------------------------------------------------
+  function checkBody() {
+    var body = { geometry: state.site.geometry, crs: state.site.crs };
+    var types = projectTypeParam();
+    if (types !== undefined) body.project_type = types;
+    return body;
+  }
+
+  function loadProjects() {
+    return EZ.api("/v1/projects").then(function (list) {
+      state.projects = list;
+      var select = document.getElementById("save-project");
+      if (select) fillProjects(select);
+      return list;
+    });
+  }
+
+  function fillProjects(select) {
+    select.innerHTML = "";
+    select.appendChild(el("option", { value: "", text: t("save_project_choose") }));
+    (state.projects || []).forEach(function (p) {
+      select.appendChild(el("option", { value: p.id, text: p.name + " · " + p.id }));
+    });
+    select.value = state.save.project || "";
+    if (select.value !== (state.save.project || "")) { state.save.project = ""; select.value = ""; }
+  }
+
+  function saveStatus(node) {
+    state.save.status = node;
+    var box = document.getElementById("save-status");
+    if (box) { box.innerHTML = ""; if (node) box.appendChild(node); }
+  }
+
+  function saveBox(answer) {
+    var token = el("input", { type: "password", id: "save-token", autocomplete: "off", spellcheck: "false", placeholder: t("save_token_placeholder") });
+    token.value = EZ.getToken();
+    token.addEventListener("change", function () { EZ.setToken(token.value.trim()); });
+    var project = el("select", { id: "save-project" });
+    fillProjects(project);
+    project.addEventListener("change", function () { state.save.project = project.value; });
+    var newName = el("input", { type: "text", id: "save-new", placeholder: t("save_new_placeholder"), autocomplete: "off" });
+    newName.value = state.save.newName;
+    newName.addEventListener("input", function () { state.save.newName = newName.value; });
+    var label = el("input", { type: "text", id: "save-label", placeholder: t("save_label_placeholder"), autocomplete: "off", maxlength: "200" });
+    label.value = state.save.label;
+    label.addEventListener("input", function () { state.save.label = label.value; });
+    var create = el("button", { type: "button", id: "save-create", class: "secondary", text: t("save_create") });
+    var submit = el("button", { type: "button", id: "save-submit", class: "primary", text: t("save_submit") });
+
+    function tokenOrComplain() {
+      var value = token.value.trim();
+      EZ.setToken(value);
+      if (!value) saveStatus(el("p", { class: "form-error", text: t("save_need_token") }));
+      return value;
+    }
+    create.addEventListener("click", function () {
+      var value = tokenOrComplain();
+      if (!value) return;
+      var name = newName.value.trim();
+      if (!name) { saveStatus(el("p", { class: "form-error", text: t("save_need_name") })); return; }
+      create.disabled = true;
+      EZ.api("/v1/projects", { method: "POST", json: { name: name }, headers: { Authorization: "Bearer " + value } })
+        .then(function (p) {
+          state.save.project = p.id;
+          state.save.newName = "";
+          newName.value = "";
+          saveStatus(el("p", { class: "save-ok", text: t("project_created", { name: p.name }) }));
+          return loadProjects();
+        }, function (err) { saveStatus(EZ.errorBox(err)); })
+        .then(function () { create.disabled = false; });
+    });
+    submit.addEventListener("click", function () {
+      var value = tokenOrComplain();
+      if (!value) return;
+      var pid = project.value;
+      if (!pid) { saveStatus(el("p", { class: "form-error", text: t("save_need_project") })); return; }
+      var body = checkBody();
+      if (label.value.trim()) body.label = label.value.trim();
+      var name = project.options[project.selectedIndex].text;
+      var found = (state.projects || []).filter(function (p) { return p.id === pid; })[0];
+      if (found) name = found.name;
+      submit.disabled = true;
+      saveStatus(el("p", { class: "hint", text: t("saving") }));
+      EZ.api("/v1/projects/" + encodeURIComponent(pid) + "/checks", { method: "POST", json: body, headers: { Authorization: "Bearer " + value } })
+        .then(function (saved) {
+          var summary = saved.summary || {};
+          saveStatus(el("p", { class: "save-ok", id: "save-ok", "data-check": saved.id, "data-project": pid }, [
+            t("saved", { project: name, id: saved.id }), " ",
+            summary.verdict ? effectBadge(summary.verdict) : null, " ",
+            el("a", { href: EZ.root + "/impact#project-" + pid, text: t("view_impact") })
+          ]));
+        }, function (err) { saveStatus(EZ.errorBox(err)); })
+        .then(function () { submit.disabled = false; });
+    });
+
+    var details = el("details", { class: "save-box", id: "save-box" }, [
+      el("summary", { text: t("save_title") }),
+      el("p", { class: "hint", text: t("save_hint") }),
+      el("div", { class: "form-grid save-grid" }, [
+        el("label", { for: "save-token", text: t("save_token") }), token,
+        el("label", { for: "save-project", text: t("save_project") }), project,
+        el("label", { for: "save-new", text: t("save_new") }), el("div", { class: "inline-row" }, [newName, create]),
+        el("label", { for: "save-label", text: t("save_label") }), label
+      ]),
+      el("div", { class: "form-actions" }, [submit]),
+      el("div", { id: "save-status", class: "save-status", "aria-live": "polite" }, [state.save.status])
+    ]);
+    if (state.save.open) details.open = true;
+    details.addEventListener("toggle", function () {
+      state.save.open = details.open;
+      if (details.open && state.projects == null) loadProjects().catch(function (err) { saveStatus(EZ.errorBox(err)); });
+    });
+    return details;
+  }
+
   function reportHref(answer) {
     var q = (answer.map_url || "").split("?")[1] || "";
     return EZ.root + "/v1/siting/report.pdf?" + q;
@@ -923,6 +1313,8 @@
       el("a", { href: reportHref(answer), target: "_blank", rel: "noopener", id: "link-pdf", class: "out-link", text: t("link_pdf") })
     ]);
     result.appendChild(links);
+    result.appendChild(saveBox(answer));
+    if (answer.chainage_length_m != null) result.appendChild(chainageSection(answer));
 
     var findings = answer.findings || [];
     if (verdict === "not_covered" && !findings.length) {
@@ -972,6 +1364,380 @@
     result.appendChild(el("p", { class: "data-version hint", text: t("data_version") + ": " + answer.data_version }));
   }
 
+  // --- tabs ------------------------------------------------------------------------------------
+  function setTab(tab) {
+    if (tab === state.tab) return;
+    if (state.tab === "check") state.checkMode = state.mode;
+    if (map.pm.globalDrawModeEnabled()) map.pm.disableDraw();
+    state.tab = tab;
+    document.querySelectorAll("#tabs .tab").forEach(function (b) {
+      var on = b.getAttribute("data-tab") === tab;
+      b.classList.toggle("active", on);
+      b.setAttribute("aria-selected", on ? "true" : "false");
+    });
+    document.querySelectorAll(".tab-check").forEach(function (n) { n.hidden = tab !== "check"; });
+    document.querySelectorAll(".tab-suit").forEach(function (n) { n.hidden = tab !== "suit"; });
+    var check = tab === "check";
+    [resultLayer, siteLayer].forEach(function (l) { if (check) l.addTo(map); else map.removeLayer(l); });
+    [suitLayer, suitAreaLayer].forEach(function (l) { if (check) map.removeLayer(l); else l.addTo(map); });
+    if (check) {
+      legend.remove();
+      setMode(state.checkMode);
+    } else {
+      state.mode = null;
+      document.getElementById("map").classList.remove("picking");
+      if (state.suit.answer) legend.addTo(map);
+      loadJurisdictions();
+      setSuitArea(state.suit.areaKind);
+    }
+  }
+
+  document.querySelectorAll("#tabs .tab").forEach(function (b) {
+    b.addEventListener("click", function () { setTab(b.getAttribute("data-tab")); });
+  });
+
+  // --- where may it go: the suitability partition -----------------------------------------------
+  var SUIT_ORDER = ["prohibited", "restricted", "notice", "permitted", "not_covered"];
+
+  function suitStyle(verdict) {
+    if (verdict === "not_covered") {
+      return { color: "#6c757d", weight: 1, opacity: 0.8, fillColor: "url(#ez-hatch)", fillOpacity: 1 };
+    }
+    var c = EFFECT_COLOR[verdict] || "#555";
+    return { color: c, weight: 1, opacity: 0.9, fillColor: c, fillOpacity: 0.42 };
+  }
+
+  /* The jurisdictions whose plans are loaded (the rules' codes), named from the district layers. */
+  function loadJurisdictions() {
+    if (state.suit.jurisdictions) return Promise.resolve(state.suit.jurisdictions);
+    if (state.suit.loadingJur) return state.suit.loadingJur;
+    var districtIds = state.layerOrder.filter(function (id) {
+      var info = state.layers[id].info;
+      return info.kind === "district" && !isLarge(info);
+    });
+    state.suit.loadingJur = Promise.all([
+      EZ.api("/v1/rules"),
+      Promise.all(districtIds.map(function (id) { return layerData(id).catch(function () { return null; }); }))
+    ]).then(function (got) {
+      var rules = got[0];
+      state.suit.rules = {};
+      rules.forEach(function (r) { state.suit.rules[r.rule_id] = r; });
+      var names = {};
+      got[1].forEach(function (fc) {
+        ((fc && fc.features) || []).forEach(function (f) {
+          var p = f.properties || {};
+          if (p.code && !names[p.code]) names[p.code] = { zh: p.name || p.code, en: p.name_en || p.name || p.code };
+        });
+      });
+      var codes = [];
+      rules.forEach(function (r) { if (r.jurisdiction && codes.indexOf(r.jurisdiction) < 0) codes.push(r.jurisdiction); });
+      codes.sort();
+      state.suit.jurisdictions = codes.map(function (code) { return { code: code, name: names[code] || { zh: code, en: code } }; });
+      renderJurisdictions();
+      return state.suit.jurisdictions;
+    }).catch(function (err) {
+      state.suit.loadingJur = null;
+      document.getElementById("suit-result").appendChild(EZ.errorBox(err));
+    });
+    return state.suit.loadingJur;
+  }
+
+  function jurisdictionName(code) {
+    var j = (state.suit.jurisdictions || []).filter(function (x) { return x.code === code; })[0];
+    return j ? pick(j.name) : code;
+  }
+
+  function renderJurisdictions() {
+    var select = document.getElementById("suit-jurisdiction");
+    var current = select.value || state.suit.jurisdiction;
+    select.innerHTML = "";
+    (state.suit.jurisdictions || []).forEach(function (j) {
+      select.appendChild(el("option", { value: j.code, text: pick(j.name) + " (" + j.code + ")" }));
+    });
+    if (current) select.value = current;
+  }
+
+  document.getElementById("suit-jurisdiction").addEventListener("change", function () {
+    state.suit.jurisdiction = this.value;
+  });
+
+  function setSuitArea(kind) {
+    state.suit.areaKind = kind;
+    /* A ring's area on the sphere (m²), for the hint only: the service measures on the ellipsoid. */
+  function sphericalArea(ring) {
+    var d2r = Math.PI / 180, R = 6378137, sum = 0;
+    for (var i = 0; i + 1 < ring.length; i++) {
+      var a = ring[i], b = ring[i + 1];
+      sum += (b[0] - a[0]) * d2r * (2 + Math.sin(a[1] * d2r) + Math.sin(b[1] * d2r));
+    }
+    return Math.abs(sum * R * R / 2);
+  }
+
+  document.querySelectorAll("#suit-modes .mode").forEach(function (b) {
+      var on = b.getAttribute("data-area") === kind;
+      b.classList.toggle("active", on);
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    document.getElementById("suit-jur-row").hidden = kind !== "jurisdiction";
+    document.getElementById("suit-draw-row").hidden = kind !== "polygon";
+    if (map.pm.globalDrawModeEnabled()) map.pm.disableDraw();
+    if (kind === "polygon" && !state.suit.polygon) map.pm.enableDraw("Polygon", { snappable: false });
+    renderDrawState();
+  }
+
+  function renderDrawState() {
+    var p = document.getElementById("suit-draw-state");
+    if (state.suit.polygon) {
+      p.textContent = t("suit_drawn", { area: "≈ " + fmt(sphericalArea(state.suit.polygon.coordinates[0]) / 1e6, 2) + " km²" });
+    } else {
+      p.textContent = t("suit_draw_hint");
+    }
+  }
+
+  /* A ring's area on the sphere (m²), for the hint only: the service measures on the ellipsoid. */
+  function sphericalArea(ring) {
+    var d2r = Math.PI / 180, R = 6378137, sum = 0;
+    for (var i = 0; i + 1 < ring.length; i++) {
+      var a = ring[i], b = ring[i + 1];
+      sum += (b[0] - a[0]) * d2r * (2 + Math.sin(a[1] * d2r) + Math.sin(b[1] * d2r));
+    }
+    return Math.abs(sum * R * R / 2);
+  }
+
+  document.querySelectorAll("#suit-modes .mode").forEach(function (b) {
+    b.addEventListener("click", function () { setSuitArea(b.getAttribute("data-area")); });
+  });
+  document.getElementById("suit-draw").addEventListener("click", function () {
+    state.suit.polygon = null;
+    suitAreaLayer.clearLayers();
+    setSuitArea("polygon");
+  });
+  document.getElementById("suit-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    runSuit();
+  });
+
+  function setSuitPolygon(geometry) {
+    state.suit.polygon = geometry;
+    suitAreaLayer.clearLayers();
+    L.geoJSON(geometry, { pane: "ezSite", interactive: false,
+      style: { color: "#111111", weight: 2.5, dashArray: "8 5", fill: false, className: "ez-suit-area" } }).addTo(suitAreaLayer);
+    renderDrawState();
+    runSuit();
+  }
+
+  function suitRequest() {
+    var types = projectTypeParam();
+    var req = { project_type: types };
+    if (state.suit.areaKind === "polygon") {
+      if (!state.suit.polygon) return null;
+      req.area = state.suit.polygon;
+      req.crs = "EPSG:4326";
+    } else {
+      req.area = document.getElementById("suit-jurisdiction").value || state.suit.jurisdiction;
+      if (!req.area) return null;
+      state.suit.jurisdiction = req.area;
+    }
+    if (types === undefined) delete req.project_type;
+    return req;
+  }
+
+  function runSuit() {
+    var req = suitRequest();
+    var box = document.getElementById("suit-result");
+    document.getElementById("suit-result-section").hidden = false;
+    if (!req) {
+      box.innerHTML = "";
+      box.appendChild(el("p", { class: "form-error", text: t("suit_need_area") }));
+      return Promise.resolve();
+    }
+    var seq = ++state.suit.seq;
+    box.classList.add("busy");
+    box.setAttribute("aria-busy", "true");
+    var status = box.querySelector(".checking") || el("p", { class: "checking hint", text: t("suit_running") });
+    if (!status.parentNode) box.insertBefore(status, box.firstChild);
+    return EZ.api("/v1/siting/suitability", { method: "POST", json: req }).then(function (answer) {
+      if (seq !== state.suit.seq) return;
+      state.suit.answer = answer;
+      state.suit.request = req;
+      state.suit.selected = null;
+      drawSuit(answer);
+      renderSuit();
+      var b = suitLayer.getBounds();
+      if (b.isValid()) map.fitBounds(b, fitOptions(15));
+    }, function (err) {
+      if (seq !== state.suit.seq) return;
+      state.suit.answer = null;
+      suitLayer.clearLayers();
+      legend.remove();
+      box.innerHTML = "";
+      box.appendChild(EZ.errorBox(err));
+    }).then(function () {
+      if (seq !== state.suit.seq) return;
+      box.classList.remove("busy");
+      box.removeAttribute("aria-busy");
+    });
+  }
+
+  function drawSuit(answer) {
+    suitLayer.clearLayers();
+    var features = (answer.features || []).slice();
+    features.forEach(function (f, i) { f.properties._index = i; });
+    L.geoJSON({ type: "FeatureCollection", features: features }, {
+      pane: "ezSuit",
+      style: function (f) {
+        return Object.assign({ className: "ez-suit ez-suit-" + f.properties.verdict }, suitStyle(f.properties.verdict));
+      },
+      onEachFeature: function (feature, layer) {
+        layer.on("click", function (e) {
+          L.DomEvent.stopPropagation(e);
+          selectSuit(feature.properties._index, e.latlng);
+        });
+      }
+    }).addTo(suitLayer);
+    if (state.tab === "suit") legend.addTo(map);
+  }
+
+  function ruleMessage(id) {
+    var r = state.suit.rules && state.suit.rules[id];
+    return r ? pick(r.message) : "";
+  }
+
+  function selectedBox(feature) {
+    var p = feature.properties;
+    var ids = p.rule_ids || [];
+    return el("div", { class: "suit-selected", id: "suit-selected", "data-index": p._index, "data-verdict": p.verdict,
+      "data-rules": ids.join(" "), style: "--c:" + (EFFECT_COLOR[p.verdict] || "#6c757d") }, [
+      el("div", { class: "suit-selected-head" }, [
+        el("strong", { text: t("suit_selected") }), " ", effectBadge(p.verdict), " ",
+        el("span", { class: "hint", text: fmt(p.area_m2 / 1e6, 2) + " km²" })
+      ]),
+      el("div", { class: "suit-rules-head", text: t("suit_rules") + (ids.length ? " (" + ids.length + ")" : "") }),
+      ids.length ? el("ul", { class: "suit-rules" }, ids.map(function (id) {
+        return el("li", { "data-rule": id }, [el("code", { text: id }), ruleMessage(id) ? " " + ruleMessage(id) : null]);
+      })) : el("p", { class: "hint", text: t("suit_no_rules") })
+    ]);
+  }
+
+  function selectSuit(index, latlng) {
+    var answer = state.suit.answer;
+    if (!answer) return;
+    var feature = answer.features[index];
+    state.suit.selected = index;
+    var old = document.getElementById("suit-selected");
+    var box = selectedBox(feature);
+    if (old) old.replaceWith(box);
+    else document.getElementById("suit-result").appendChild(box);
+    suitLayer.eachLayer(function (group) {
+      group.eachLayer(function (l) {
+        var on = l.feature && l.feature.properties._index === index;
+        l.setStyle({ weight: on ? 2.5 : 1, color: on ? "#111111" : suitStyle(l.feature.properties.verdict).color });
+        if (on) l.bringToFront();
+      });
+    });
+    if (latlng) {
+      var p = feature.properties;
+      var ids = p.rule_ids || [];
+      L.popup({ className: "ez-suit-popup", maxWidth: 320 }).setLatLng(latlng).setContent(
+        "<div class='ez-suit-pop' data-verdict='" + EZ.escapeHtml(p.verdict) + "'><strong>" +
+        EZ.escapeHtml(VERDICT[p.verdict].zh + " / " + VERDICT[p.verdict].en) + "</strong><br>" +
+        (ids.length ? ids.map(function (id) { return "<code>" + EZ.escapeHtml(id) + "</code>"; }).join("<br>") : EZ.escapeHtml(t("suit_no_rules"))) +
+        "</div>").openOn(map);
+    }
+  }
+
+  function tifHref() {
+    var req = state.suit.request;
+    if (!req || typeof req.area !== "string") return null;
+    var q = ["jurisdiction=" + encodeURIComponent(req.area)];
+    var types = req.project_type === undefined ? [] : [].concat(req.project_type);
+    types.forEach(function (ty) { q.push("project_type=" + encodeURIComponent(ty)); });
+    q.push("resolution=" + encodeURIComponent(state.suit.resolution));
+    return EZ.root + "/v1/constraints.tif?" + q.join("&");
+  }
+
+  function renderSuit() {
+    var answer = state.suit.answer;
+    var req = state.suit.request;
+    var box = document.getElementById("suit-result");
+    box.innerHTML = "";
+    if (!answer) {
+      box.appendChild(el("p", { class: "hint", text: t("suit_empty") }));
+      return;
+    }
+    var summary = answer.summary || {};
+    var total = 0;
+    SUIT_ORDER.forEach(function (v) { total += summary[v] || 0; });
+    var types = answer.project_type || [];
+    box.appendChild(el("dl", { class: "facts site-facts" }, [
+      fact(t("suit_area_label"), el("span", { id: "suit-area-name", text: typeof req.area === "string"
+        ? jurisdictionName(req.area) + " (" + req.area + ")" : t("suit_area_drawn") })),
+      fact(t("suit_for"), el("span", { class: "v-types", text: types.length ? types.map(typeName).join(" + ") : t("all_types") })),
+      fact("", el("span", { class: "hint", text: t("suit_polygons", { n: (answer.features || []).length }) }))
+    ]));
+    var rows = SUIT_ORDER.map(function (v) {
+      var m2 = summary[v] || 0;
+      return el("tr", { "data-verdict": v, class: m2 ? "" : "zero" }, [
+        el("td", {}, [el("span", { class: "suit-swatch suit-swatch-" + v, style: "--c:" + (EFFECT_COLOR[v] || "#6c757d") })]),
+        el("td", {}, [el("span", { lang: "zh-CN", text: VERDICT[v].zh }), " ", el("span", { lang: "en", class: "en", text: VERDICT[v].en })]),
+        el("td", { class: "num km2", "data-m2": m2, text: fmt(m2 / 1e6, 2) }),
+        el("td", { class: "num share", text: total ? fmt(100 * m2 / total, 1) + "%" : "—" })
+      ]);
+    });
+    rows.push(el("tr", { class: "total", "data-verdict": "total" }, [
+      el("td", {}), el("td", { text: t("suit_total") }),
+      el("td", { class: "num km2", "data-m2": total, text: fmt(total / 1e6, 2) }), el("td", { class: "num", text: "100%" })
+    ]));
+    box.appendChild(el("table", { class: "data suit-summary", id: "suit-summary" }, [
+      el("thead", {}, [el("tr", {}, [el("th", {}), el("th", { text: t("suit_verdict_col") }),
+        el("th", { class: "num", text: t("suit_area_col") }), el("th", { class: "num", text: t("suit_share_col") })])]),
+      el("tbody", {}, rows)
+    ]));
+    var href = tifHref();
+    if (href) {
+      var resolution = el("select", { id: "suit-resolution", "aria-label": t("suit_resolution") },
+        ["10", "30", "100"].map(function (r) { return el("option", { value: r, text: r + " m" }); }));
+      resolution.value = state.suit.resolution;
+      var link = el("a", { href: href, id: "link-tif", class: "out-link", download: "", text: t("suit_download") });
+      resolution.addEventListener("change", function () { state.suit.resolution = resolution.value; link.setAttribute("href", tifHref()); });
+      box.appendChild(el("div", { class: "links" }, [link, el("label", { class: "inline-label" }, [t("suit_resolution") + " ", resolution])]));
+    } else {
+      box.appendChild(el("p", { class: "hint", text: t("suit_tif_only_jur") }));
+    }
+    box.appendChild(el("p", { class: "hint", text: t("suit_click_hint") }));
+    if (state.suit.selected != null && answer.features[state.suit.selected]) box.appendChild(selectedBox(answer.features[state.suit.selected]));
+    box.appendChild(el("p", { class: "data-version hint", text: t("data_version") + ": " + answer.data_version }));
+    renderLegend();
+  }
+
+  /* The map's legend while the partition is shown: colours and km² per verdict. */
+  var Legend = L.Control.extend({
+    options: { position: "bottomleft" },  // the layer switcher fills the right-hand side
+    onAdd: function () {
+      this.box = el("div", { class: "ez-legend leaflet-bar", id: "suit-legend" });
+      L.DomEvent.disableClickPropagation(this.box);
+      renderLegend(this.box);
+      return this.box;
+    }
+  });
+  var legend = new Legend();
+
+  function renderLegend(node) {
+    var box = node || legend.box;
+    var answer = state.suit.answer;
+    if (!box || !answer) return;
+    box.innerHTML = "";
+    box.appendChild(el("div", { class: "ez-legend-title", text: t("legend_title") }));
+    SUIT_ORDER.forEach(function (v) {
+      var m2 = (answer.summary || {})[v] || 0;
+      box.appendChild(el("div", { class: "ez-legend-row" + (m2 ? "" : " zero"), "data-verdict": v }, [
+        el("span", { class: "suit-swatch suit-swatch-" + v, style: "--c:" + (EFFECT_COLOR[v] || "#6c757d") }),
+        el("span", { class: "ez-legend-name", text: VERDICT[v].zh + " / " + VERDICT[v].en.split(" —")[0] }),
+        el("span", { class: "ez-legend-km2", text: fmt(m2 / 1e6, 2) + " km²" })
+      ]));
+    });
+  }
+
   // --- language --------------------------------------------------------------------------------
   EZ.onLang(function (lang) {
     if (map.pm && map.pm.setLang) map.pm.setLang(lang === "zh" ? "zh" : "en");
@@ -979,6 +1745,9 @@
     if (state.types.length) renderTypes();
     if (state.layerOrder.length) renderLayerList();
     if (state.answer) { drawAnswer(state.answer); renderResult(); }
+    if (state.suit.jurisdictions) renderJurisdictions();
+    if (document.getElementById("suit-draw-state")) renderDrawState();
+    if (state.suit.answer) renderSuit();
   });
 
   // --- start -----------------------------------------------------------------------------------
@@ -998,7 +1767,13 @@
   // For scripts and tests: the map, its state and the layer handles.
   window.ecozone = {
     map: map, state: state, ready: ready, setLayer: setLayer, setMode: setMode, setSite: setSite,
-    resultLayer: resultLayer, siteLayer: siteLayer,
+    resultLayer: resultLayer, siteLayer: siteLayer, suitLayer: suitLayer, setTab: setTab,
+    chainageOverlays: function () {
+      return chainageOverlays.map(function (o) {
+        return { rule_id: o.rule_id, effect: o.effect, from_m: o.from_m, to_m: o.to_m,
+          latlngs: o.layer.getLatLngs().map(function (part) { return part.map(function (ll) { return [ll.lng, ll.lat]; }); }) };
+      });
+    },
     layerMode: function (id) { return state.layers[id] && state.layers[id].mode; },
     layerOnMap: function (id) { var e = state.layers[id]; return !!(e && e.leaflet && map.hasLayer(e.leaflet)); }
   };

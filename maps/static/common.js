@@ -19,8 +19,21 @@
     error: { zh: "错误", en: "Error" },
     error_where: { zh: "位置", en: "Where" },
     network_error: { zh: "无法连接服务", en: "Could not reach the service" },
-    loading: { zh: "加载中…", en: "Loading…" }
+    loading: { zh: "加载中…", en: "Loading…" },
+    nav_impact: { zh: "变更影响", en: "Change impact" }
   };
+
+  /* The bearer token: the editors' page's key, in this tab's sessionStorage only. */
+  var TOKEN_KEY = "ecozone.token";
+  function getToken() {
+    try { return window.sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+  }
+  function setToken(value) {
+    try {
+      if (value) window.sessionStorage.setItem(TOKEN_KEY, value);
+      else window.sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) { /* storage may be off: the token then lives in the field only */ }
+  }
 
   function t(key, vars) {
     var entry = null;
@@ -155,6 +168,8 @@
     ApiError: ApiError,
     errorBox: errorBox,
     fmtNumber: fmtNumber,
+    getToken: getToken,
+    setToken: setToken,
     /* Wire the language button and apply the language once the page's strings are added. */
     start: function () {
       var button = document.getElementById("lang-toggle");
