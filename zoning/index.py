@@ -37,6 +37,9 @@ _OUTER_SLACK_M = 1.0
 # Finer arcs for the overlap areas reported for polygon sites (area error ≪ 0.1 %).
 _AREA_QUAD_SEGS = 32
 MAX_PIECE_VERTICES = 256
+# GEOS simplifies a buffer's input by this fraction of the buffer distance (BufferParameters'
+# default simplify factor), which can pull the buffer's edge inside the true one by as much.
+_GEOS_SIMPLIFY = 0.01
 
 
 @dataclass(frozen=True)
@@ -339,8 +342,11 @@ class ZoneIndex:
                 reach = np.maximum(np.abs(b[:, 0] - _FALSE_EASTING), np.abs(b[:, 2] - _FALSE_EASTING))
                 k_out = scale_factor(_FALSE_EASTING + reach + within[buffered])
                 k_mid = scale_factor((b[:, 0] + b[:, 2]) / 2)
-                outer[buffered] = buffer_exact(refs[buffered], within[buffered] * k_out * _CIRCUMSCRIBE + _OUTER_SLACK_M,
-                                               _QUAD_SEGS)
+                # The outer polygon only prunes, so GEOS's own buffer will do, drawn 1 % wider than
+                # the simplification it applies to its input can pull it in (see buffer_exact).
+                outer[buffered] = shapely.buffer(
+                    refs[buffered], (within[buffered] * k_out * _CIRCUMSCRIBE + _OUTER_SLACK_M) / (1 - _GEOS_SIMPLIFY),
+                    quad_segs=_QUAD_SEGS)
                 region[buffered] = buffer_exact(refs[buffered], within[buffered] * k_mid, _AREA_QUAD_SEGS)
             fids = frame["feature_id"].astype(str).to_numpy()
             names = frame["name"].astype(str).to_numpy() if "name" in frame.columns else np.full(len(frame), None)
