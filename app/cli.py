@@ -453,9 +453,15 @@ app.add_typer(token_app, name="token")
 app.add_typer(demo_app, name="demo")
 app.command()(suitability)
 
+from ecozone.cli_screen import screen  # noqa: E402 — batch screening, in-process or on Dask
+
+app.command()(screen)
+
 
 def main() -> None:
-    app()
+    from ecozone.cli_screen import bare_dask_flag
+
+    app(args=bare_dask_flag(sys.argv[1:]))
 
 
 def _print_chainage(console, a: dict) -> None:

@@ -16,7 +16,7 @@ from ecozone.deps import get_service
 from ecozone.docs import install_offline_docs
 from ecozone.errors import install_error_handlers
 from ecozone.maps import install_maps
-from ecozone.routers import catalog, layers, projects, siting, suitability
+from ecozone.routers import batch, catalog, layers, projects, siting, suitability
 from ecozone.routers.ogc import ogc_features_router
 from ecozone.service import Service
 from ecozone.settings import Settings
@@ -53,10 +53,20 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             name="ecozone-store-follower", daemon=True,
         )
         follower.start()
+        # Batch screening jobs: one runner thread per process (ecozone.jobs; claims are atomic).
+        runner = None
+        if settings.job_runner:
+            from ecozone.jobs import JobRunner
+
+            runner = JobRunner(app.state.service, settings)
+            runner.start()
+        app.state.job_runner = runner
         try:
             yield
         finally:
             stop.set()
+            if runner is not None:
+                runner.stop()
             follower.join(timeout=5)
             if service is None:  # a store the app opened is the app's to close
                 app.state.service.store.close()
@@ -76,6 +86,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # Auth is attached here, per router, as dependencies; routes never check roles themselves.
     reads = [Depends(require_role("viewer"))] if settings.private_reads else []
     app.include_router(siting.router, dependencies=reads)
+    app.include_router(batch.router, dependencies=reads)
     app.include_router(suitability.router, dependencies=reads)
     app.include_router(catalog.router, dependencies=reads)
     app.include_router(layers.read_router, dependencies=reads)

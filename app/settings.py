@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     # How often each worker asks the store whether another process published (seconds).
     refresh_interval_s: float = 0.5
 
+    # Batch screening (POST /v1/siting/batch, `ecozone screen`): sites per chunk (progress is
+    # recorded, and a resumed job restarts, after each), the most features one file may hold;
+    # whether this process runs queued jobs (jobs.sqlite in the data dir; off for an API-only
+    # worker), how often a running job beats its heartbeat, and after how long without one a
+    # job is taken to be abandoned (queued again, or failed if the data changed meanwhile).
+    batch_chunk_size: int = Field(50_000, ge=1)
+    max_batch_features: int = 5_000_000
+    job_runner: bool = True
+    job_heartbeat_s: float = 5.0
+    job_stale_s: float = 30.0
+
     # The browser app and folium maps: front-end packages from `npm ci` (node_modules beside the
     # source tree unless set), and the basemap — none by default, so an offline intranet works;
     # "osm" or "tianditu" (with its token) when the network allows.

@@ -447,7 +447,9 @@ def _read_csv(path: Path, filename: str, work: Path, table: str | None) -> Vecto
         geometry[(lon.isna() | lat.isna()).to_numpy()] = None  # a row without coordinates has no geometry
     elif wkt_col is not None:
         used = [wkt_col]
-        geometry = shapely.from_wkt(rows[wkt_col].to_numpy(object), on_invalid="ignore")
+        # An empty cell (NaN here) is a row without geometry, as for lon/lat.
+        text = rows[wkt_col].to_numpy(object)
+        geometry = shapely.from_wkt(np.where(rows[wkt_col].isna().to_numpy(), None, text), on_invalid="ignore")
         bad = np.flatnonzero(shapely.is_missing(geometry) & rows[wkt_col].notna().to_numpy())
         if bad.size:
             raise _bad_csv_cell(filename, bad, wkt_col, rows[wkt_col], "有效的 WKT", "valid WKT")
