@@ -221,13 +221,25 @@ def effective_verdict(answer: dict) -> str:
     return verdict
 
 
+def _names_with_enumeration_comma() -> list[str]:
+    from ecozone.zoning.catalog import load_project_types
+
+    return sorted((t.name.zh for t in load_project_types() if "、" in t.name.zh), key=len, reverse=True)
+
+
 def split_project_types(values: list[str] | None) -> str | list[str] | None:
     """`-t a -t b,c` → ["a", "b", "c"]; one type stays a string; none → None (every rule)."""
     out: list[str] = []
     for v in values or []:
+        # 、 lists types, but is also inside names (造纸、纸浆制造): keep those names whole.
+        kept = _names_with_enumeration_comma() if "、" in v else []
+        for k, name in enumerate(kept):
+            v = v.replace(name, f"\0{k}\0")
         for sep in _TYPE_SEPARATORS[1:]:
             v = v.replace(sep, _TYPE_SEPARATORS[0])
         for part in v.split(_TYPE_SEPARATORS[0]):
+            for k, name in enumerate(kept):
+                part = part.replace(f"\0{k}\0", name)
             part = part.strip()
             if part and part not in out:
                 out.append(part)

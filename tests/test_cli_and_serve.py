@@ -410,3 +410,12 @@ def test_serve_on_a_taken_port_says_so(tmp_path):
     assert out.returncode == EXIT["bad_input"], out.stdout + out.stderr
     assert f"端口 {port} 已被占用" in out.stderr and f"Port {port} is already in use" in out.stderr
     assert "port_unavailable" in out.stderr and "ecozone serve --port" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_enumeration_comma_inside_a_type_name_is_kept():
+    """造纸、纸浆制造 is one type's name; 、 between names still lists several."""
+    from ecozone.cli import split_project_types
+
+    assert split_project_types(["造纸、纸浆制造"]) == "造纸、纸浆制造"
+    assert split_project_types(["化工项目、造纸、纸浆制造"]) == ["化工项目", "造纸、纸浆制造"]
+    assert split_project_types(["化工项目、纺织", "dyeing"]) == ["化工项目", "纺织", "dyeing"]
