@@ -31,7 +31,6 @@ _VERDICT_STYLE = {"prohibited": "bold red", "restricted": "bold yellow", "notice
                   "permitted": "bold green", "not_covered": "bold white on magenta"}
 _VERDICT_ZH = {"prohibited": "禁止", "restricted": "限制（须论证审批）", "notice": "提示", "permitted": "未见限制",
                "not_covered": "不在已载入规划范围内，未检查任何规则"}
-_TYPE_SEPARATORS = (",", "，", "、", ";", "；")
 
 CHECK_EPILOG = """\b
 Exit codes / 退出码 (also with --json):
@@ -221,28 +220,11 @@ def effective_verdict(answer: dict) -> str:
     return verdict
 
 
-def _names_with_enumeration_comma() -> list[str]:
-    from ecozone.zoning.catalog import load_project_types
-
-    return sorted((t.name.zh for t in load_project_types() if "、" in t.name.zh), key=len, reverse=True)
-
-
 def split_project_types(values: list[str] | None) -> str | list[str] | None:
     """`-t a -t b,c` → ["a", "b", "c"]; one type stays a string; none → None (every rule)."""
-    out: list[str] = []
-    for v in values or []:
-        # 、 lists types, but is also inside names (造纸、纸浆制造): keep those names whole.
-        kept = _names_with_enumeration_comma() if "、" in v else []
-        for k, name in enumerate(kept):
-            v = v.replace(name, f"\0{k}\0")
-        for sep in _TYPE_SEPARATORS[1:]:
-            v = v.replace(sep, _TYPE_SEPARATORS[0])
-        for part in v.split(_TYPE_SEPARATORS[0]):
-            for k, name in enumerate(kept):
-                part = part.replace(f"\0{k}\0", name)
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
+    from ecozone.zoning.catalog import split_type_names
+
+    out = split_type_names(values)
     if not out:
         if values:
             raise InputError("--project-type 为空。", "--project-type is empty.", field="project_type")

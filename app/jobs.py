@@ -63,6 +63,7 @@ from ecozone.layers.errors import (
 )
 from ecozone.settings import Settings
 from ecozone.zoning.batch import evaluate_many
+from ecozone.zoning.catalog import split_type_names
 from ecozone.zoning.metric import to_metric
 
 log = logging.getLogger("ecozone.jobs")
@@ -71,7 +72,6 @@ INVALID = "invalid"
 RESULT_COLUMNS = ("site_id", "verdict", "rule_ids", "min_distance_m", "covered_ratio", "reason")
 VERDICTS = ("prohibited", "restricted", "notice", "permitted", "not_covered", INVALID)
 TYPE_COLUMNS = ("project_type", "项目类型")
-TYPE_SEPARATORS = (",", "，", "、", ";", "；")
 RESULT_FORMATS = {
     "gpkg": ("application/geopackage+sqlite3", ".gpkg"),
     "geojson": ("application/geo+json", ".geojson"),
@@ -116,26 +116,6 @@ class ScreenInput:
     @property
     def total(self) -> int:
         return len(self.frame)
-
-
-def split_types(value: str | list[str] | None, engine=None) -> list[str] | None:
-    """'a, b；c' or ['a', 'b,c'] → ['a', 'b', 'c']; empty → None. 、 separates too, except
-    inside a Chinese type name that holds one (造纸、纸浆制造), when `engine` knows the names."""
-    if value is None:
-        return None
-    known = engine.catalog.project_types.resolve if engine is not None else (lambda _: None)
-    out: list[str] = []
-    for v in [value] if isinstance(value, str) else value:
-        for sep in TYPE_SEPARATORS[1:]:
-            if sep != "、":
-                v = v.replace(sep, TYPE_SEPARATORS[0])
-        for part in v.split(TYPE_SEPARATORS[0]):
-            part = part.strip()
-            pieces = [part] if known(part) is not None else [p.strip() for p in part.split("、")]
-            for p in pieces:
-                if p and p not in out:
-                    out.append(p)
-    return out or None
 
 
 def extent_of(engine, margin_deg: float) -> tuple[float, float, float, float] | None:
@@ -246,7 +226,7 @@ def open_input(path: Path, filename: str, engine, settings: Settings, *, crs: st
     sample = sample[np.linspace(0, sample.size - 1, min(sample.size, 2000)).astype(int)]
     incrs, source = _resolve_crs(upload.file_crs, upload.crs_implied, crs, upload.format,
                                  shapely.get_coordinates(geoms[sample[:200]]))
-    types = engine.resolve_project_types(split_types(project_type, engine))
+    types = engine.resolve_project_types(split_type_names(project_type) or None)
     type_column = next((c for c in frame.columns if str(c).strip().casefold() in TYPE_COLUMNS
                         and c != frame.geometry.name), None)
     spec = ScreenSpec(incrs.label, extent_of(engine, settings.plausible_margin_deg), types, type_column)
@@ -379,7 +359,7 @@ def _row_types(engine, values, default: tuple[str, ...] | None) -> tuple[np.ndar
     unique_reason = np.full(len(uniques), "", dtype=object)
     for u, text in enumerate(uniques):
         try:
-            names = split_types(text, engine)
+            names = split_type_names(text) or None
             types = engine.resolve_project_types(names) if names else default
         except InputError:
             group_of_unique[u] = -1

@@ -7,6 +7,8 @@ layer kind or attribute, so a typo fails at start-up rather than silently matchi
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from functools import cached_property
 from importlib import resources
 from typing import Literal
@@ -288,3 +290,31 @@ def load_catalog() -> Catalog:
         if f.name.endswith(".yaml")
     ]
     return Catalog(plans, load_project_types())
+
+
+# Separators between type names in free text (CLI options, form fields, CSV cells).
+TYPE_SEPARATORS = (",", "，", "、", ";", "；")
+
+
+@lru_cache(maxsize=1)
+def _names_with_enumeration_comma() -> tuple[str, ...]:
+    return tuple(sorted((t.name.zh for t in load_project_types() if "、" in t.name.zh), key=len, reverse=True))
+
+
+def split_type_names(values: str | list[str] | None) -> list[str]:
+    """'a, b；c' or ['a', 'b,c'] → ['a', 'b', 'c'] (order kept, duplicates dropped). 、 lists
+    types too, but is also inside names (造纸、纸浆制造): those names are kept whole."""
+    out: list[str] = []
+    for v in [values] if isinstance(values, str) else values or []:
+        kept = _names_with_enumeration_comma() if "、" in v else ()
+        for k, name in enumerate(kept):
+            v = v.replace(name, f"\0{k}\0")
+        for sep in TYPE_SEPARATORS[1:]:
+            v = v.replace(sep, TYPE_SEPARATORS[0])
+        for part in v.split(TYPE_SEPARATORS[0]):
+            for k, name in enumerate(kept):
+                part = part.replace(f"\0{k}\0", name)
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return out
