@@ -13,7 +13,6 @@ on an offline intranet.
 from __future__ import annotations
 
 import html
-import threading
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -21,6 +20,7 @@ from fastapi.responses import HTMLResponse
 
 from ecozone.deps import get_service, get_settings
 from ecozone.maps.assets import MISSING, STATIC_DIR, missing_packages
+from ecozone.maps.folium_maps import illustrative_layers
 from ecozone.service import Service
 from ecozone.settings import Settings
 
@@ -97,38 +97,6 @@ def content_security_policy(settings: Settings) -> str:
 
 
 # --- illustrative layers ------------------------------------------------------------------------
-_illustrative_lock = threading.Lock()
-_illustrative_cache: dict[tuple, bool] = {}
-
-
-def _truthy(values) -> bool:
-    if values.dtype == bool:
-        return bool(values.any())
-    return bool(values.astype(str).str.strip().str.lower().isin(("true", "1", "yes")).any())
-
-
-def illustrative_layers(service: Service) -> list[str]:
-    """Ids of the (vector) layers any of whose features carries ``illustrative: true``: the
-    demo's stand-ins for the legal boundaries. Cached per layer version."""
-    out = []
-    for info in service.store.list_layers():
-        if info.kind == "raster":
-            continue
-        key = (info.id, info.version, info.updated_at)
-        with _illustrative_lock:
-            known = _illustrative_cache.get(key)
-        if known is None:
-            frame = service.store.read(info.id)
-            known = "illustrative" in frame.columns and _truthy(frame["illustrative"].dropna())
-            with _illustrative_lock:
-                if len(_illustrative_cache) > 4096:
-                    _illustrative_cache.clear()
-                _illustrative_cache[key] = known
-        if known:
-            out.append(info.id)
-    return out
-
-
 # --- pages --------------------------------------------------------------------------------------
 def _root(request: Request) -> str:
     return (request.scope.get("root_path") or "").rstrip("/")
