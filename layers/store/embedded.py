@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -117,6 +118,7 @@ class EmbeddedStore:
         (self.root / "layers").mkdir(parents=True, exist_ok=True)
         self._db_path = self.root / "catalog.sqlite"
         self._frames = FrameCache()  # versions are immutable: cached frames never go stale
+        self._readers = threading.local()
         self._set_up()
         self.sweep_orphans()
 
@@ -184,11 +186,12 @@ class EmbeddedStore:
             db.close()
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        db = self._connect()
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
+        # One connection per thread for reads (autocommit: each query sees the latest commit);
+        # opening one per query cost more than the query itself on hot paths (tiles, checks).
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = self._readers.db = self._connect()
+        return db.execute(sql, args).fetchall()
 
     def sweep_orphans(self, older_than_s: float = ORPHAN_AGE_S) -> int:
         """Remove files no catalog row points at: temporary files of interrupted publishes and
@@ -251,19 +254,21 @@ class EmbeddedStore:
             for r in rows
         ]
 
-    def _version_file(self, layer_id: str, version: int | None) -> tuple[LayerInfo, Path]:
-        info = self.get_layer(layer_id)
-        version = version or info.version
+    def _version_file(self, layer_id: str, version: int | None) -> tuple[str, Path]:
+        """(kind, file) of a live layer's version (the current one when None), in one query."""
         rows = self._read(
-            "SELECT file, geometry_type FROM layer_versions WHERE layer_id = ? AND version = ?", (layer_id, version)
+            "SELECT l.kind, v.file FROM layers l JOIN layer_versions v ON v.layer_id = l.id "
+            "WHERE l.id = ? AND l.deleted_at IS NULL AND v.version = COALESCE(?, l.current_version)",
+            (layer_id, version),
         )
         if not rows:
+            self.get_layer(layer_id)  # no such layer → 404 naming it
             raise no_version(layer_id, version)
-        return info, self.root / rows[0]["file"]
+        return rows[0]["kind"], self.root / rows[0]["file"]
 
     def read(self, layer_id: str, version: int | None = None) -> gpd.GeoDataFrame:
-        info, path = self._version_file(layer_id, version)
-        if info.kind == "raster":
+        kind, path = self._version_file(layer_id, version)
+        if kind == "raster":
             raise not_vector(layer_id)
         key = path.as_posix()
         frame = self._frames.get(key)
@@ -281,8 +286,8 @@ class EmbeddedStore:
         return frame.iloc[sorted(hits.tolist())]
 
     def raster_bytes(self, layer_id: str, version: int | None = None) -> bytes:
-        info, path = self._version_file(layer_id, version)
-        if info.kind != "raster":
+        kind, path = self._version_file(layer_id, version)
+        if kind != "raster":
             raise InputError(
                 f"图层 {layer_id} 不是栅格图层", f"Layer {layer_id!r} is not a raster", field="id", value=layer_id
             )
@@ -570,3 +575,7 @@ class EmbeddedStore:
 
     def close(self) -> None:
         self._frames.clear()
+        db = getattr(self._readers, "db", None)
+        if db is not None:
+            db.close()
+            self._readers.db = None
