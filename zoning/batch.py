@@ -6,7 +6,8 @@ pair; buffered zones are then tested exactly, all pairs in one vectorised distan
 (against the part of the site inside the zone's clip, as Engine._exact does); rules are
 filtered by project type with a rule × type lookup, and each site's verdict is the strictest
 effect among its rules (grouped with numpy, no per-site Python). Rules that set others aside
-(`overrides`) are applied per site only for the few sites where both meet.
+(`overrides`) are applied per site, with the engine's own `set_aside`, only for the few sites
+where an overriding rule meets.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import numpy as np
 import shapely
 
 from ecozone.zoning.catalog import EFFECT_ORDER
-from ecozone.zoning.engine import _EPS_M, NOT_COVERED, Engine
-from ecozone.zoning.metric import scale_factor
+from ecozone.zoning.engine import _EPS_M, NOT_COVERED, Engine, set_aside, site_scale
 
 _RANK = {e: i for i, e in enumerate(EFFECT_ORDER)}  # prohibited 0, restricted 1, notice 2
 _PERMITTED = len(EFFECT_ORDER)
@@ -31,11 +31,6 @@ class BatchResult:
     rule_ids: list[list[str]]  # binding rules per site, strictest first
     min_distance_m: np.ndarray  # to the nearest binding zone's reference (NaN when none)
     covered_ratio: np.ndarray
-
-
-def _site_scale(sites: np.ndarray) -> np.ndarray:
-    b = shapely.bounds(sites)
-    return scale_factor((b[:, 0] + b[:, 2]) / 2)
 
 
 def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] | None = None) -> BatchResult:
@@ -74,7 +69,7 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
         keep = binds[rule_of]
         ps, pz, rule_of = ps[keep], pz[keep], rule_of[keep]
     # Exact distances (also what min_distance reports).
-    k = _site_scale(sites)
+    k = site_scale(sites)
     within = idx.zone_within[pz]
     refs = idx.zone_reference[pz]
     parts = sites[ps]
@@ -110,7 +105,9 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
             rules = rule_of[s:e].tolist()
             d = dist[s:e]
             if project_type is not None and overriding.intersection(rules):
-                rules, d = _apply_overrides(engine, rules, d, project_type)
+                aside = set_aside(catalog, [catalog.rules[r] for r in rules], project_type)
+                keep = [j for j, r in enumerate(rules) if catalog.rules[r].id not in aside]
+                rules, d = [rules[j] for j in keep], d[keep]
             if not rules:
                 continue
             eff = effects[rules]
@@ -121,22 +118,3 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
     verdict = _VERDICTS[best]
     verdict[covered <= 0] = NOT_COVERED
     return BatchResult(verdict, rule_ids, min_dist, covered)
-
-
-def _apply_overrides(engine: Engine, rules: list[int], d: np.ndarray, project_type: tuple[str, ...]):
-    """Engine._apply_overrides, on rule indexes (the few sites where an overriding rule meets)."""
-    catalog = engine.catalog
-    by_id = {catalog.rules[r].id: j for j, r in enumerate(rules)}
-    set_aside: set[int] = set()
-    for r in rules:
-        for o in catalog.rules[r].overrides:
-            j = by_id.get(o)
-            if j is None:
-                continue
-            general = catalog.rules[rules[j]]
-            specific = [catalog.rules[x] for x in rules if o in catalog.rules[x].overrides]
-            if all(any(catalog.applies(s, t) for s in specific)
-                   for t in project_type if catalog.applies(general, t)):
-                set_aside.add(j)
-    keep = [j for j in range(len(rules)) if j not in set_aside]
-    return [rules[j] for j in keep], d[keep]

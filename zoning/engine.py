@@ -67,10 +67,31 @@ class Evaluation:
 NOT_COVERED = "not_covered"
 
 
-def site_scale(site: shapely.Geometry) -> float:
-    """The metric CRS's point scale at the site: metric lengths / k are geodesic metres."""
-    xmin, _, xmax, _ = site.bounds
-    return float(scale_factor((xmin + xmax) / 2))
+def set_aside(catalog, rules: list[Rule], project_type: tuple[str, ...]) -> set[str]:
+    """Ids of the rules a more specific rule among ``rules`` sets aside for this project. A
+    specific rule sets a general one aside only for the project types it binds itself; asked
+    about several types, the general rule stays if it binds one of them that the specific rule
+    does not. (Asked about no type, every rule is reported and none is set aside: a red-line ban
+    must not hide behind the waterway-works limit when the project is unknown.)"""
+    present = {r.id: r for r in rules}
+    aside: set[str] = set()
+    for r in rules:
+        for o in r.overrides:
+            general = present.get(o)
+            if general is None:
+                continue
+            specific = [x for x in rules if o in x.overrides]
+            if all(any(catalog.applies(x, t) for x in specific)
+                   for t in project_type if catalog.applies(general, t)):
+                aside.add(o)
+    return aside
+
+
+def site_scale(sites):
+    """The metric CRS's point scale at a site (or an array of sites): metric lengths / k are
+    geodesic metres."""
+    b = shapely.bounds(sites)
+    return scale_factor((b[..., 0] + b[..., 2]) / 2)
 
 
 def strictest(effects) -> str:
@@ -142,9 +163,10 @@ class Engine:
         coverage = self.coverage(site, codes)
         findings: list[Finding] = []
         route = Route.of(site) if shapely.get_dimensions(site) == 1 else None
+        k = float(site_scale(site))  # metric lengths / k are geodesic metres
         if zone_ids.size:
-            zone_ids = self._exact(site, zone_ids)
-            findings = self._findings(site, zone_ids, route)
+            zone_ids = self._exact(site, zone_ids, k)
+            findings = self._findings(site, zone_ids, route, k)
         applicable, conditional = self._partition(findings, project_type)
         applicable, superseded = self._apply_overrides(applicable, project_type)
         dim = shapely.get_dimensions(site)
@@ -160,12 +182,12 @@ class Engine:
             conditional_findings=conditional,
             superseded_findings=superseded,
             control_units=idx.control_units_at(site),
-            site_area_m2=float(site.area) / site_scale(site) ** 2 if dim == 2 else None,
-            site_length_m=float(site.length) / site_scale(site) if dim == 1 else None,
+            site_area_m2=float(site.area) / k ** 2 if dim == 2 else None,
+            site_length_m=float(site.length) / k if dim == 1 else None,
             chainage_length_m=route.length_m if route is not None else None,
         )
 
-    def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray) -> np.ndarray:
+    def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray, k: float) -> np.ndarray:
         """Keep the zones the site is really in. Unbuffered zones are exact already (their
         pieces tile the region); buffered ones are tested by distance to the reference,
         using only the part of the site inside the zone's clip (jurisdiction / sector)."""
@@ -181,15 +203,14 @@ class Engine:
             clips = idx.zone_clip[b_ids]
             clipped = {c: (site if c < 0 else shapely.intersection(site, idx.clips[c])) for c in np.unique(clips)}
             parts = np.array([clipped[c] for c in clips], dtype=object)
-        d = shapely.distance(parts, idx.zone_reference[b_ids]) / site_scale(site)
+        d = shapely.distance(parts, idx.zone_reference[b_ids]) / k
         keep = np.ones(zone_ids.size, dtype=bool)
         keep[buffered] = np.nan_to_num(d, nan=np.inf) <= within[buffered] + _EPS_M
         return zone_ids[keep]
 
-    def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray, route: Route | None) -> list[Finding]:
+    def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray, route: Route | None, k: float) -> list[Finding]:
         idx = self.index
         z = idx.zones
-        k = site_scale(site)
         dist = shapely.distance(site, idx.zone_reference[zone_ids]) / k - idx.zone_half_width[zone_ids]
         dist = np.maximum(dist, 0.0)
         polygonal = shapely.get_dimensions(site) == 2 and site.area > 0
@@ -223,25 +244,10 @@ class Engine:
         return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
 
     def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):
-        """A specific rule sets a general one aside only for the project types it binds itself.
-        Asked about no type, every rule is reported and none is set aside (a red-line ban must not
-        hide behind the waterway-works limit when the project is unknown); asked about several
-        types, the general rule stays if it binds one of them that the specific rule does not."""
         if project_type is None or not any(f.rule.overrides for f in findings):
             return findings, []
-        by_id = {f.rule.id: f for f in findings}
-        set_aside: set[str] = set()
-        for f in findings:
-            for o in f.rule.overrides:
-                general = by_id.get(o)
-                if general is None:
-                    continue
-                specific = [g.rule for g in findings if o in g.rule.overrides]
-                if all(any(self.catalog.applies(s, t) for s in specific)
-                       for t in project_type if self.catalog.applies(general.rule, t)):
-                    set_aside.add(o)
-        return ([f for f in findings if f.rule.id not in set_aside],
-                [f for f in findings if f.rule.id in set_aside])
+        aside = set_aside(self.catalog, [f.rule for f in findings], project_type)
+        return ([f for f in findings if f.rule.id not in aside], [f for f in findings if f.rule.id in aside])
 
     def _partition(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None:
