@@ -18,7 +18,8 @@ import numpy as np
 import shapely
 
 from ecozone.zoning.catalog import EFFECT_ORDER
-from ecozone.zoning.engine import _EPS_M, NOT_COVERED, Engine, set_aside, site_scale
+from ecozone.zoning.engine import _EPS_M, NOT_COVERED, Engine, set_aside
+from ecozone.zoning.metric import site_scale
 
 _RANK = {e: i for i, e in enumerate(EFFECT_ORDER)}  # prohibited 0, restricted 1, notice 2
 _PERMITTED = len(EFFECT_ORDER)

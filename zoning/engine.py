@@ -11,7 +11,7 @@ from ecozone.layers.errors import UnknownProjectType
 from ecozone.zoning.catalog import EFFECT_ORDER, Rule
 from ecozone.zoning.chainage import Route, zone_intervals
 from ecozone.zoning.index import ZoneIndex
-from ecozone.zoning.metric import scale_factor, to_metric
+from ecozone.zoning.metric import site_scale, to_metric
 
 # Floating-point slack on the exact distance test (metres).
 _EPS_M = 1e-6
@@ -85,13 +85,6 @@ def set_aside(catalog, rules: list[Rule], project_type: tuple[str, ...]) -> set[
                    for t in project_type if catalog.applies(general, t)):
                 aside.add(o)
     return aside
-
-
-def site_scale(sites):
-    """The metric CRS's point scale at a site (or an array of sites): metric lengths / k are
-    geodesic metres."""
-    b = shapely.bounds(sites)
-    return scale_factor((b[..., 0] + b[..., 2]) / 2)
 
 
 def strictest(effects) -> str:

@@ -24,7 +24,7 @@ import shapely
 from shapely import STRtree
 
 from ecozone.zoning.catalog import Catalog, Rule
-from ecozone.zoning.metric import _FALSE_EASTING, scale_factor, to_metric
+from ecozone.zoning.metric import largest_scale, site_scale, to_metric
 
 if TYPE_CHECKING:  # annotations only: the warm CLI path never imports geopandas
     import geopandas as gpd
@@ -338,10 +338,8 @@ class ZoneIndex:
                 # Distances are geodesic (metric distance / point scale k, see metric.scale_factor),
                 # so a zone reaches within × k metric metres: the outer polygon takes the largest
                 # k it can reach, the drawn region the k at its middle.
-                b = shapely.bounds(refs[buffered])
-                reach = np.maximum(np.abs(b[:, 0] - _FALSE_EASTING), np.abs(b[:, 2] - _FALSE_EASTING))
-                k_out = scale_factor(_FALSE_EASTING + reach + within[buffered])
-                k_mid = scale_factor((b[:, 0] + b[:, 2]) / 2)
+                k_out = largest_scale(refs[buffered], within[buffered])
+                k_mid = site_scale(refs[buffered])
                 # The outer polygon only prunes, so GEOS's own buffer will do, drawn 1 % wider than
                 # the simplification it applies to its input can pull it in (see buffer_exact).
                 outer[buffered] = shapely.buffer(

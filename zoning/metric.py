@@ -76,3 +76,18 @@ def scale_factor(easting) -> np.ndarray | float:
     distances near-geodesic (error ≪ 0.01 %) instead of up to 0.08 % long."""
     u = (np.asarray(easting, dtype=float) - _FALSE_EASTING) / _GAUSS_R
     return 1.0 + u * u / 2.0 + u ** 4 / 24.0
+
+
+def largest_scale(geoms, within_m):
+    """The largest point scale anywhere within ``within_m`` geodesic metres of each metric
+    geometry: how far, in metric metres, such a buffer must reach to hold every point."""
+    b = shapely.bounds(geoms)
+    reach = np.maximum(np.abs(b[..., 0] - _FALSE_EASTING), np.abs(b[..., 2] - _FALSE_EASTING))
+    return scale_factor(_FALSE_EASTING + reach + within_m)
+
+
+def site_scale(sites):
+    """The point scale at a metric site (or an array of them), taken at its middle: metric
+    lengths / k are geodesic metres."""
+    b = shapely.bounds(sites)
+    return scale_factor((b[..., 0] + b[..., 2]) / 2)

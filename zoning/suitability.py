@@ -20,7 +20,7 @@ import shapely
 
 from ecozone.zoning.engine import NOT_COVERED, Engine
 from ecozone.zoning.index import buffer_exact
-from ecozone.zoning.metric import _FALSE_EASTING, scale_factor
+from ecozone.zoning.metric import largest_scale, site_scale
 
 _QUAD_SEGS = 64
 _CIRCUMSCRIBE = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
@@ -49,9 +49,7 @@ def _zone_polygons(engine: Engine, area: shapely.Geometry, types) -> list[shapel
             region = idx.zone_region[z]
         else:
             ref = idx.zone_reference[z]
-            xmin, _, xmax, _ = ref.bounds
-            reach = max(abs(xmin - _FALSE_EASTING), abs(xmax - _FALSE_EASTING)) + within
-            radius = within * float(scale_factor(_FALSE_EASTING + reach)) * _CIRCUMSCRIBE
+            radius = within * float(largest_scale(ref, within)) * _CIRCUMSCRIBE
             region = buffer_exact(np.array([ref], dtype=object), radius, _QUAD_SEGS)[0]
             clip = int(idx.zone_clip[z])
             if clip >= 0:
@@ -78,7 +76,7 @@ def partition(engine: Engine, area: shapely.Geometry, types: tuple[str, ...] | N
     parts = []
     for (verdict, rules), polys in groups.items():
         geom = shapely.union_all(polys)
-        k = float(scale_factor((geom.bounds[0] + geom.bounds[2]) / 2))
+        k = float(site_scale(geom))
         parts.append(Part(geom, verdict, rules, float(geom.area) / (k * k)))
     order = {"prohibited": 0, "restricted": 1, "notice": 2, "permitted": 3, NOT_COVERED: 4}
     return sorted(parts, key=lambda p: (order[p.verdict], -p.area_m2))
