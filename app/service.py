@@ -35,7 +35,7 @@ from ecozone.layers import kinds as _kinds_module
 from ecozone.zoning import catalog as _catalog_module
 from ecozone.zoning import index as _index_module
 from ecozone.zoning import metric as _metric_module
-from ecozone.zoning.catalog import Catalog, Rule, load_catalog
+from ecozone.zoning.catalog import Catalog, load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
 

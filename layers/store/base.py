@@ -364,6 +364,25 @@ def staged_info(layer_id: str, name: str, kind: str, version: int, frame: gpd.Ge
     )
 
 
+def rollback_staging(store: LayerStore, layer_id: str, version: int):
+    """What a rollback stages, for any store: the current layer, and the staged-version builder
+    (a new version holding ``version``'s content) its commit calls with the new number."""
+    current = store.get_layer(layer_id)
+    old = next((v for v in store.versions(layer_id) if v.version == version), None)
+    if old is None:
+        raise no_version(layer_id, version)
+    frame = None if current.kind == "raster" else store.read(layer_id, version)
+
+    def staged(new_version: int, at: str) -> StagedVersion:
+        return StagedVersion(LayerInfo(
+            id=layer_id, name=current.name, kind=current.kind, version=new_version,
+            feature_count=old.feature_count, geometry_type=old.geometry_type, bbox=old.bbox,
+            source_crs=old.source_crs, updated_at=at, sha256=old.sha256,
+        ), frame)
+
+    return current, staged
+
+
 def new_id() -> str:
     return secrets.token_hex(6)
 

@@ -27,7 +27,7 @@ from ecozone.layers.store.base import (
     RASTER_GEOMETRY, AuditEntry, BeforeCommit, FrameCache, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
     audit_detail, bytes_digest, check_layer_id, check_mode, check_role, hash_token,
     layer_exists, new_id, new_token_secret, no_layer, no_project, no_version, not_vector, now_iso, prepare_frame,
-    staged_info, version_mismatch,
+    rollback_staging, staged_info, version_mismatch,
 )
 
 if TYPE_CHECKING:
@@ -169,14 +169,17 @@ class EmbeddedStore:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, layer_write: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction, holding SQLite's write lock from the start so that version
-        numbers are allocated and committed by one writer at a time, across processes."""
+        numbers are allocated and committed by one writer at a time, across processes. A layer
+        write also bumps the generation every worker polls; saved checks and projects do not
+        (no worker needs to recompile for them)."""
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
             yield db
-            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            if layer_write:
+                db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -396,7 +399,7 @@ class EmbeddedStore:
 
     def _commit_new_version(self, layer_id, name, kind, tmp, suffix, mode, expect_version, actor, comment,
                             before_commit, staged, cache=None, restored_from=None) -> LayerInfo:
-        with self._write() as db:
+        with self._transaction() as db:
             self._check_target(db, layer_id, kind, mode, expect_version)
             version = (db.execute(
                 "SELECT MAX(version) FROM layer_versions WHERE layer_id = ?", (layer_id,)
@@ -434,19 +437,7 @@ class EmbeddedStore:
 
     def rollback(self, layer_id: str, version: int, *, actor: str | None = None, comment: str | None = None,
                  before_commit: BeforeCommit | None = None) -> LayerInfo:
-        current = self.get_layer(layer_id)
-        old = next((v for v in self.versions(layer_id) if v.version == version), None)
-        if old is None:
-            raise no_version(layer_id, version)
-        frame = None if current.kind == "raster" else self.read(layer_id, version)
-
-        def staged(new_version: int, at: str) -> StagedVersion:
-            return StagedVersion(LayerInfo(
-                id=layer_id, name=current.name, kind=current.kind, version=new_version,
-                feature_count=old.feature_count, geometry_type=old.geometry_type, bbox=old.bbox,
-                source_crs=old.source_crs, updated_at=at, sha256=old.sha256,
-            ), frame)
-
+        current, staged = rollback_staging(self, layer_id, version)
         return self._commit_new_version(
             layer_id, current.name, current.kind, None, None, "update", None, actor, comment, before_commit,
             staged, restored_from=version,
@@ -454,7 +445,7 @@ class EmbeddedStore:
 
     def delete(self, layer_id: str, *, actor: str | None = None, comment: str | None = None,
                before_commit: BeforeCommit | None = None) -> None:
-        with self._write() as db:
+        with self._transaction() as db:
             row = self._check_target(db, layer_id, None, "update", None)
             if before_commit is not None:
                 before_commit(self._candidates(db, layer_id, None), {})
@@ -475,7 +466,7 @@ class EmbeddedStore:
         if not name or len(name) > 100:
             raise InputError("令牌名称须为 1–100 个字符", "A token name must be 1–100 characters", field="name")
         secret = new_token_secret()
-        with self._write() as db:
+        with self._transaction() as db:
             if db.execute("SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone():
                 raise InputError(
                     f"已有同名的有效令牌：{name}（请先吊销，或换一个名称）",
@@ -491,7 +482,7 @@ class EmbeddedStore:
                 for r in self._read("SELECT * FROM tokens ORDER BY created_at")]
 
     def revoke_token(self, name: str, *, actor: str | None = None) -> None:
-        with self._write() as db:
+        with self._transaction() as db:
             n = db.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (now_iso(), name)
             ).rowcount
@@ -505,26 +496,10 @@ class EmbeddedStore:
         return TokenInfo(rows[0]["name"], rows[0]["role"], rows[0]["created_at"]) if rows else None
 
     # -- saved checks and change impact -------------------------------------------------------
-    # Not layer writes: they take SQLite's write lock only for their own statements and leave
-    # the generation alone (no worker needs to recompile for them).
-    def _small_write(self, fn):
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            out = fn(db)
-            db.execute("COMMIT")
-            return out
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
-
     def create_project(self, name: str, *, actor: str | None = None) -> dict:
         project = {"id": new_id(), "name": name, "created_at": now_iso(), "created_by": actor}
-        self._small_write(lambda db: db.execute("INSERT INTO projects VALUES (:id, :name, :created_at, :created_by)",
-                                                project))
+        with self._transaction(layer_write=False) as db:
+            db.execute("INSERT INTO projects VALUES (:id, :name, :created_at, :created_by)", project)
         return project
 
     def list_projects(self) -> list[dict]:
@@ -548,7 +523,8 @@ class EmbeddedStore:
         at = now_iso()
         row = (new_id(), project_id, at, actor, json.dumps(request, ensure_ascii=False),
                json.dumps(summary, ensure_ascii=False), summary["data_version"], at)
-        self._small_write(lambda db: db.execute("INSERT INTO saved_checks VALUES (?,?,?,?,?,?,?,?)", row))
+        with self._transaction(layer_write=False) as db:
+            db.execute("INSERT INTO saved_checks VALUES (?,?,?,?,?,?,?,?)", row)
         return self._check(self._read("SELECT * FROM saved_checks WHERE id = ?", (row[0],))[0])
 
     def checks_not_at(self, data_version: str) -> list[dict]:
@@ -556,8 +532,8 @@ class EmbeddedStore:
             "SELECT * FROM saved_checks WHERE data_version != ? ORDER BY created_at", (data_version,))]
 
     def update_check(self, check_id: str, expected_data_version: str, summary: dict, impact: dict | None) -> bool:
-        def write(db) -> bool:
-            at = now_iso()
+        at = now_iso()
+        with self._transaction(layer_write=False) as db:
             n = db.execute(
                 "UPDATE saved_checks SET summary = ?, data_version = ?, updated_at = ? WHERE id = ? AND data_version = ?",
                 (json.dumps(summary, ensure_ascii=False), summary["data_version"], at, check_id, expected_data_version),
@@ -565,9 +541,7 @@ class EmbeddedStore:
             if n and impact is not None:
                 db.execute("INSERT INTO impact (at, check_id, project_id, record) VALUES (?,?,?,?)",
                            (at, check_id, impact["project_id"], json.dumps(impact, ensure_ascii=False)))
-            return bool(n)
-
-        return self._small_write(write)
+        return bool(n)
 
     def impact(self, since: str | None = None, limit: int = 1000) -> list[dict]:
         rows = self._read("SELECT * FROM impact WHERE at >= ? ORDER BY id LIMIT ?", (since or "", int(limit)))

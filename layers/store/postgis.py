@@ -33,7 +33,7 @@ from ecozone.layers.store.base import (
     RASTER_GEOMETRY, AuditEntry, BeforeCommit, FrameCache, LayerInfo, StagedVersion, TokenInfo, VersionInfo,
     audit_detail, bytes_digest, check_layer_id, check_mode, check_role, hash_token, layer_exists,
     new_id, new_token_secret, no_layer, no_project, no_version, not_vector, now_iso, prepare_frame, staged_info,
-    version_mismatch,
+    rollback_staging, version_mismatch,
 )
 
 if TYPE_CHECKING:
@@ -557,19 +557,7 @@ class PostGISStore:
 
     def rollback(self, layer_id: str, version: int, *, actor: str | None = None, comment: str | None = None,
                  before_commit: BeforeCommit | None = None) -> LayerInfo:
-        current = self.get_layer(layer_id)
-        old = next((v for v in self.versions(layer_id) if v.version == version), None)
-        if old is None:
-            raise no_version(layer_id, version)
-        frame = None if current.kind == "raster" else self.read(layer_id, version)
-
-        def staged(new_version: int, at: str) -> StagedVersion:
-            return StagedVersion(LayerInfo(
-                id=layer_id, name=current.name, kind=current.kind, version=new_version,
-                feature_count=old.feature_count, geometry_type=old.geometry_type, bbox=old.bbox,
-                source_crs=old.source_crs, updated_at=at, sha256=old.sha256,
-            ), frame)
-
+        current, staged = rollback_staging(self, layer_id, version)
         return self._commit_new_version(
             layer_id, current.name, current.kind, "update", None, actor, comment, before_commit, staged,
             restored_from=version,
