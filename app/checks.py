@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ecozone.layers.crs import check_plausible, parse_crs, to_wgs84
-from ecozone.layers.errors import GeometryTooLarge
+from ecozone.layers.errors import GeometryTooLarge, InputError
 from ecozone.layers.geojson import parse_site_geometry
 from ecozone.service import Service
 from ecozone.settings import Settings
 from ecozone.terrain import terrain_at
 from ecozone.views import evaluation_json
+from ecozone.zoning.catalog import split_type_names
 from ecozone.zoning.metric import to_metric
 
 
@@ -57,6 +58,18 @@ class SitingRequest(BaseModel):
                     },
                 )
         return data
+
+
+def split_project_types(values: list[str] | None, where: str = "project_type") -> str | list[str] | None:
+    """Repeated or separated type names (`-t a -t b,c`, `?project_type=a,b`) → ["a", "b", "c"];
+    one stays a string; none → None (every rule). Given but empty is refused, not read as all."""
+    out = split_type_names(values)
+    if not out:
+        if values:
+            raise InputError(f"{where} 为空；省略即检查全部规则。", f"{where} is empty; omit it to report every rule.",
+                             field="project_type", where=where)
+        return None
+    return out[0] if len(out) == 1 else out
 
 
 def plausible_extent(service: Service, settings: Settings) -> tuple[float, float, float, float] | None:

@@ -221,15 +221,9 @@ def effective_verdict(answer: dict) -> str:
 
 
 def split_project_types(values: list[str] | None) -> str | list[str] | None:
-    """`-t a -t b,c` → ["a", "b", "c"]; one type stays a string; none → None (every rule)."""
-    from ecozone.zoning.catalog import split_type_names
+    from ecozone.checks import split_project_types as split
 
-    out = split_type_names(values)
-    if not out:
-        if values:
-            raise InputError("--project-type 为空。", "--project-type is empty.", field="project_type")
-        return None
-    return out[0] if len(out) == 1 else out
+    return split(values, "--project-type")
 
 
 def _run(lon, lat, geometry, project_type, crs) -> dict:

@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Template
 from pydantic import ValidationError
 
-from ecozone.checks import SitingRequest, run_check
+from ecozone.checks import SitingRequest, run_check, split_project_types
 from ecozone.deps import get_service, get_settings
 from ecozone.errors import InputError
 from ecozone.maps.assets import LEAFLET_CSS, LEAFLET_JS, MISSING, missing_packages
@@ -43,7 +43,6 @@ from ecozone.settings import Settings
 
 router = APIRouter(tags=["maps"])
 
-TYPE_SEPARATORS = (",", "，", "、", ";", "；")
 FAVICON = "/docs-assets/favicon.png"  # served by the offline docs (fastapi-offline's favicon)
 OVERVIEW_SIMPLIFY_DEG = 0.0005  # ~50 m: the overview is for orientation, checks use the full geometry
 OVERVIEW_PRECISION_DEG = 1e-5
@@ -76,28 +75,16 @@ def require_assets(settings: Settings) -> None:
 
 
 # --- the request, from query parameters ---------------------------------------------------
-def split_project_types(values: list[str] | None) -> str | list[str] | None:
-    """`?project_type=a&project_type=b,c` → ["a", "b", "c"]; one stays a string; none → None."""
-    out: list[str] = []
-    for v in values or []:
-        for sep in TYPE_SEPARATORS[1:]:
-            v = v.replace(sep, TYPE_SEPARATORS[0])
-        for part in v.split(TYPE_SEPARATORS[0]):
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
-    if not out:
-        if values:
-            raise InputError("project_type 为空；省略该参数即检查全部规则。",
-                             "project_type is empty; omit it to report every rule.",
-                             field="project_type", where="project_type")
-        return None
-    return out[0] if len(out) == 1 else out
-
-
-def siting_request(lon: float | None, lat: float | None, geometry: str | None, crs: str,
-                   project_type: list[str] | None, label: str | None) -> SitingRequest:
-    """A SitingRequest from map/report query parameters; InputError (422) on bad input."""
+def siting_request(
+    lon: float | None = Query(None, description="Site longitude (or x in `crs`)"),
+    lat: float | None = Query(None, description="Site latitude (or y in `crs`)"),
+    geometry: str | None = Query(None, description="Site as a GeoJSON geometry (instead of lon/lat)"),
+    crs: str = Query("EPSG:4326", description="CRS of the coordinates"),
+    project_type: list[str] | None = Query(None, description="Codes or Chinese names, comma-separated or repeated"),
+    label: str | None = Query(None, max_length=200),
+) -> SitingRequest:
+    """The map's and the report's query parameters as a SitingRequest (a route dependency);
+    InputError (422) on bad input."""
     if geometry is not None and (lon is not None or lat is not None):
         raise InputError("请只给出 geometry 或 lon/lat 其中之一。", "Give either geometry or lon/lat, not both.",
                          field="geometry", where="query")
@@ -521,19 +508,13 @@ def siting_panel(answer: dict, illustrative: list[str], report_link: str, type_n
 @router.get("/v1/siting/map.html", response_class=HTMLResponse)
 def siting_map(
     request: Request,
-    lon: float | None = Query(None, description="Site longitude (or x in `crs`)"),
-    lat: float | None = Query(None, description="Site latitude (or y in `crs`)"),
-    geometry: str | None = Query(None, description="Site as a GeoJSON geometry (instead of lon/lat)"),
-    crs: str = Query("EPSG:4326", description="CRS of the coordinates"),
-    project_type: list[str] | None = Query(None, description="Codes or Chinese names, comma-separated or repeated"),
-    label: str | None = Query(None, max_length=200),
+    req: SitingRequest = Depends(siting_request),
     service: Service = Depends(get_service),
     settings: Settings = Depends(get_settings),
 ) -> HTMLResponse:
     """A folium map of one check: the site, each finding's zone (coloured by effect), the
     buffer line that decided, the reference feature and the nearest line with its distance."""
     require_assets(settings)
-    req = siting_request(lon, lat, geometry, crs, project_type, label)
     answer = check_answer(service, settings, req)
     illustrative = illustrative_layers(service)
     zh, en = verdict_text(answer["verdict"])

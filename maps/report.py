@@ -20,7 +20,7 @@ from string import Template
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from ecozone.checks import SitingRequest
@@ -429,19 +429,12 @@ def pdf_response(pdf: bytes, answer: dict) -> Response:
 @router.get("/v1/siting/report.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}, "description": "The report (PDF)"}})
 def siting_report(
-    request: Request,
-    lon: float | None = Query(None, description="Site longitude (or x in `crs`)"),
-    lat: float | None = Query(None, description="Site latitude (or y in `crs`)"),
-    geometry: str | None = Query(None, description="Site as a GeoJSON geometry (instead of lon/lat)"),
-    crs: str = Query("EPSG:4326", description="CRS of the coordinates"),
-    project_type: list[str] | None = Query(None, description="Codes or Chinese names, comma-separated or repeated"),
-    label: str | None = Query(None, max_length=200),
+    req: SitingRequest = Depends(siting_request),
     service: Service = Depends(get_service),
     settings: Settings = Depends(get_settings),
 ) -> Response:
     """A printable PDF of one check: verdict, map, findings, verbatim citations, layer versions."""
     require_font()
-    req = siting_request(lon, lat, geometry, crs, project_type, label)
     pdf, answer = build_report(service, settings, req)
     return pdf_response(pdf, answer)
 
