@@ -14,12 +14,13 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from servers import free_port
 
 INSTALL_HINT = (
     "The PostGIS store tests need PostgreSQL 15 and PostGIS 3 on this machine. On Debian/Ubuntu: "
@@ -46,12 +47,6 @@ def pg_bindir() -> Path:
         if c and (Path(c) / "initdb").is_file() and (Path(c) / "pg_ctl").is_file():
             return Path(c)
     raise PostgresUnavailable(f"PostgreSQL binaries (initdb, pg_ctl) not found. {INSTALL_HINT}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgServer:

@@ -9,9 +9,7 @@ import csv
 import io
 import json
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -33,9 +31,8 @@ from ecozone.main import create_app
 from ecozone.service import Service
 from ecozone.settings import Settings
 from ecozone.zoning.metric import to_lonlat
-from pgserver import free_port
+from servers import ECOZONE, Server
 
-ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 TO_GK = Transformer.from_crs("EPSG:4326", "EPSG:4545", always_xy=True)
 NAMES = ["乌江边的地块", "长江·涪陵段", "渝东南 “生态” 站", "小学旁", "Plain ASCII", "工业园区（新）"]
 
@@ -471,44 +468,6 @@ def test_claims_are_exclusive_and_abandoned_jobs_are_recovered(tmp_path):
 
 
 # --- a real server, killed mid-job --------------------------------------------------------
-class Server:
-    def __init__(self, env: dict, log: Path):
-        self.env, self.log = env, log
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Server":
-        self.proc = subprocess.Popen(ECOZONE + ["serve", "--port", str(self.port)], env=self.env,
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError("server did not start:\n" + self.log.read_text(errors="replace")[-3000:])
-
-    def get(self, path: str, **kw) -> httpx.Response:
-        return httpx.get(self.base + path, timeout=60, **kw)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def server_env(tmp_path):
     env = {**os.environ, "ECOZONE_DATA_DIR": str(tmp_path / "data"), "ECOZONE_BATCH_CHUNK_SIZE": "5000",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 import shapely
 import shapely.geometry
 from pyproj import Geod, Transformer
+from servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,6 @@ VIEWPORT = {"width": 1400, "height": 1000}
 
 
 # --- the service ----------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LiveServer:
     def __init__(self, data_dir: Path):
         import uvicorn
@@ -48,7 +42,7 @@ class LiveServer:
         from ecozone.main import create_app
         from ecozone.settings import Settings
 
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app = create_app(Settings(data_dir=data_dir))
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))

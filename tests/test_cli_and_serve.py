@@ -27,8 +27,8 @@ from ecozone.layers.demo import DEMO_LAYERS
 from ecozone.layers.store import EmbeddedStore
 from ecozone.service import Service, ZoneCache
 from ecozone.settings import Settings
+from servers import ECOZONE, free_port
 
-ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 EXIT = {"permitted": 0, "bad_input": 2, "notice": 3, "restricted": 4, "prohibited": 5, "not_covered": 6}
 BEIJING = (116.40, 39.90)
 
@@ -358,14 +358,8 @@ def test_default_data_dir_is_the_users_data_dir(tmp_path, monkeypatch):
 
 
 # --- serve -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_over_http(warm_dir, wu_river_site):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(ECOZONE + ["serve", "--port", str(port)], env=_env(warm_dir),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

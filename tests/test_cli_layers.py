@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyogrio
@@ -15,8 +14,8 @@ import pytest
 import shapely
 
 from test_layers_api import RED_NAME, SITE, _square_gk, gbk_shapefile_zip
+from servers import ECOZONE
 
-ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 
 
 def run(env: dict, *args: str) -> subprocess.CompletedProcess:

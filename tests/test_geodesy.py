@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import shapely
 
-from ecozone.zoning.catalog import load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
 from ecozone.zoning.metric import to_metric

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyogrio
-import pytest
 import shapely
 
 from ecozone.layers.demo import read_demo_layer

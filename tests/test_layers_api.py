@@ -5,7 +5,6 @@ answering, publish a moved one, roll back, download, delete. Files are written b
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 

@@ -14,8 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -26,11 +24,10 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from pgserver import free_port
+from servers import Server
 
 pytestmark = pytest.mark.slow
 
-ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 ZONES = "zones.wulong-wu-river-1km"
@@ -44,30 +41,11 @@ def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("ogc-data")
     env = {**os.environ, "ECOZONE_DATA_DIR": str(data), "NO_COLOR": "1"}
     env.pop("ECOZONE_DATABASE_URL", None)
-    port = free_port()
-    log = open(data.parent / "ogc-server.log", "w")
-    proc = subprocess.Popen(ECOZONE + ["serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    running = Server(env, data.parent / "ogc-server.log").start()
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("ecozone serve did not start:\n" + (data.parent / "ogc-server.log").read_text())
-            time.sleep(0.2)
-        yield base, data
+        yield running.base, data
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        running.stop()
 
 
 @pytest.fixture(scope="module")

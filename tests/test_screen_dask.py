@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,8 @@ from ecozone.service import Service
 from ecozone.settings import Settings
 from ecozone.zoning.batch import evaluate_many
 from ecozone.zoning.metric import to_lonlat, to_metric
+from servers import ECOZONE
 
-ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 N = 20_000
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,9 +15,8 @@ import pyogrio
 import pytest
 
 from ecozone.layers.demo import read_demo_layer
-from pgserver import free_port
+from servers import ECOZONE, Server
 
-ECOZONE = [sys.executable, "-c", "from ecozone.cli import main; main()"]
 pytestmark = pytest.mark.slow
 
 
@@ -36,31 +34,19 @@ def two_workers(request, tmp_path):
         # A PostGIS store never loads the illustrative demo by itself: `ecozone demo load` does.
         env["ECOZONE_DATABASE_URL"] = request.getfixturevalue("pg_database_url")
         subprocess.run(ECOZONE + ["demo", "load"], env=env, check=True, capture_output=True, timeout=300)
-    port = free_port()
-    proc = subprocess.Popen(ECOZONE + ["serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
+    server = Server(env, tmp_path / "serve.log", "--workers", "2").start()
+    deadline = time.time() + 60
     pids: set[int] = set()
     try:
-        while len(pids) < 2:
-            try:
-                pids.add(_health(base)["worker_pid"])
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail("server did not start:\n" + (proc.stdout.read() if proc.poll() is not None else ""))
-                time.sleep(0.3)
+        while len(pids) < 2:  # both workers answering
+            pids.add(_health(server.base)["worker_pid"])
             if time.time() > deadline:
                 pytest.fail(f"only saw workers {pids}")
         token = subprocess.run(ECOZONE + ["token", "create", "--name", "gis-a", "--role", "editor"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
-        yield base, token, env, pids
+        yield server.base, token, env, pids
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def _moved_red_lines(tmp_path: Path, dx: float) -> Path:
