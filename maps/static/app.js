@@ -206,15 +206,7 @@
     legend_title: { zh: "适宜性", en: "Suitability" }
   });
 
-  /* Verdicts always show both languages. */
-  var VERDICT = {
-    prohibited: { zh: "禁止", en: "prohibited" },
-    restricted: { zh: "限制", en: "restricted" },
-    notice: { zh: "提示", en: "notice" },
-    permitted: { zh: "未见限制", en: "permitted" },
-    not_covered: { zh: "不在已载入规划范围内", en: "not covered — nothing was checked" }
-  };
-  var EFFECT_COLOR = { prohibited: "#c0392b", restricted: "#d9730d", notice: "#2874a6", permitted: "#2e8b57", not_covered: "#6c757d" };
+  var VERDICT = EZ.VERDICT, EFFECT_COLOR = EZ.EFFECT_COLOR;
   var EFFECT_RANK = { notice: 1, restricted: 2, prohibited: 3 };
 
   /* Legend: a colour and zh/en names per layer kind; rank orders layers bottom → top. */

@@ -23,6 +23,16 @@
     nav_impact: { zh: "变更影响", en: "Change impact" }
   };
 
+  /* Verdicts and effects: both languages always shown, one colour each, on every page. */
+  var VERDICT = {
+    prohibited: { zh: "禁止", en: "prohibited" },
+    restricted: { zh: "限制", en: "restricted" },
+    notice: { zh: "提示", en: "notice" },
+    permitted: { zh: "未见限制", en: "permitted" },
+    not_covered: { zh: "不在已载入规划范围内", en: "not covered — nothing was checked" }
+  };
+  var EFFECT_COLOR = { prohibited: "#c0392b", restricted: "#d9730d", notice: "#2874a6", permitted: "#2e8b57", not_covered: "#6c757d" };
+
   /* The bearer token: the editors' page's key, in this tab's sessionStorage only. */
   var TOKEN_KEY = "ecozone.token";
   function getToken() {
@@ -170,6 +180,8 @@
     fmtNumber: fmtNumber,
     getToken: getToken,
     setToken: setToken,
+    VERDICT: VERDICT,
+    EFFECT_COLOR: EFFECT_COLOR,
     /* Wire the language button and apply the language once the page's strings are added. */
     start: function () {
       var button = document.getElementById("lang-toggle");

@@ -6,7 +6,6 @@
 
   var EZ = window.EZ;
   var t = EZ.t, pick = EZ.pick, el = EZ.el, fmt = EZ.fmtNumber;
-  var TOKEN_KEY = "ecozone.token";
 
   EZ.addStrings({
     page_title: { zh: "ecozone · 图层编辑", en: "ecozone · Layer editor" },
@@ -84,14 +83,9 @@
   var state = { layers: [], kinds: [], selected: null, versions: null };
 
   // --- token -----------------------------------------------------------------------------------
-  function getToken() {
-    try { return window.sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
-  }
+  var getToken = EZ.getToken;  /* the same sessionStorage key as the map's "save to project" */
   function setToken(value) {
-    try {
-      if (value) window.sessionStorage.setItem(TOKEN_KEY, value);
-      else window.sessionStorage.removeItem(TOKEN_KEY);
-    } catch (e) { /* ignore */ }
+    EZ.setToken(value);
     renderToken();
   }
   function renderToken() {

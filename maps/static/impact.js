@@ -58,14 +58,7 @@
     no_label: { zh: "（无标注）", en: "(no label)" }
   });
 
-  var VERDICT = {
-    prohibited: { zh: "禁止", en: "prohibited" },
-    restricted: { zh: "限制", en: "restricted" },
-    notice: { zh: "提示", en: "notice" },
-    permitted: { zh: "未见限制", en: "permitted" },
-    not_covered: { zh: "不在已载入规划范围内", en: "not covered" }
-  };
-  var COLOR = { prohibited: "#c0392b", restricted: "#d9730d", notice: "#2874a6", permitted: "#2e8b57", not_covered: "#6c757d" };
+  var VERDICT = EZ.VERDICT, COLOR = EZ.EFFECT_COLOR;
 
   var state = { types: {}, projects: [], details: {}, impact: [], since: "" };
 
