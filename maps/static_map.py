@@ -16,6 +16,7 @@ from typing import Iterable
 
 import shapely
 import shapely.geometry
+import shapely.ops
 
 from ecozone.errors import InputError
 
@@ -240,6 +241,19 @@ def reference_display(parts: dict) -> tuple[str, shapely.Geometry | None]:
     return "line", ref
 
 
+def chainage_bands(answer: dict, route: shapely.Geometry) -> list[tuple[shapely.Geometry, str]]:
+    """A route's intervals in each rule's zone as pieces of the drawn route, strictest effect on
+    top. Chainage is geodesic and the route here metric: positions are scaled by the ratio of
+    the two lengths, which is constant to well under a metre along a route."""
+    if route.geom_type != "LineString" or not answer.get("chainage_length_m"):
+        return []
+    ratio = route.length / answer["chainage_length_m"]
+    rows = [(f["effect"], s) for f in answer.get("findings") or [] for s in f.get("segments") or []]
+    rows.sort(key=lambda r: -_EFFECT_ORDER.get(r[0], 9))
+    return [(shapely.ops.substring(route, s["from_m"] * ratio, s["to_m"] * ratio), EFFECT_COLOURS.get(e, "#555555"))
+            for e, s in rows]
+
+
 def focus_radius_m(answer: dict, site_metric: shapely.Geometry) -> float:
     """Half the side of the square a map of this answer shows, centred on the site: the site,
     each nearest line, and a buffer line of up to 2 km beyond the site (metres)."""
@@ -375,6 +389,8 @@ def render_site_map(answer: dict, *, context: Iterable[tuple[str, dict]] = (), i
     else:
         _draw(ax, site, edge="black", lw=3.2, zorder=12)
         _draw(ax, site, edge="#ffeb3b", lw=1.6, zorder=13)
+        for band, colour in chainage_bands(answer, site):
+            _draw(ax, band, edge=colour, lw=5.0, zorder=12.5)
     label = answer.get("label") or "选址 site"
     ax.annotate(label, (cx, cy), xytext=(9, 6), textcoords="offset points", fontsize=9, fontproperties=bold,
                 ha="left", va="bottom", zorder=14, path_effects=halo)

@@ -422,3 +422,20 @@ def test_report_of_a_route_lists_its_chainage_intervals(client, tmp_path):
     pdf.write_bytes(r.content)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "桩号" in text and seg["from_k"] in text and seg["to_k"] in text
+
+
+def test_report_map_draws_each_chainage_interval_on_the_route(client):
+    """The static map's bands are the route's pieces between each interval's stakes."""
+    import shapely.geometry
+
+    from ecozone.maps.static_map import chainage_bands, to_metric
+
+    route = {"type": "LineString", "coordinates": [[107.70, 29.25], [107.745, 29.33], [107.80, 29.42]]}
+    answer = client.post("/v1/siting/check", json={"geometry": route, "project_type": "heavy_chemical"}).json()
+    site = to_metric(shapely.geometry.shape(answer["site"]["geometry"]))
+    segments = [s for f in answer["findings"] for s in f.get("segments") or []]
+    bands = chainage_bands(answer, site)
+    assert len(bands) == len(segments) > 0
+    assert sorted(round(b.length) for b, _ in bands) == sorted(round(s["length_m"] * site.length /
+                                                                      answer["chainage_length_m"]) for s in segments)
+    assert all(site.buffer(0.01).contains(b) for b, _ in bands)
