@@ -425,7 +425,7 @@ def evaluate_prepared(engine, prep: Prepared, type_values, spec: ScreenSpec) -> 
             continue
         r = evaluate_many(engine, prep.metric[rows], groups[g])
         verdict[rows] = r.verdict
-        rule_ids[rows] = [",".join(ids) for ids in r.rule_ids]
+        rule_ids[rows] = r.rule_ids_joined
         min_dist[rows] = r.min_distance_m
         covered[rows] = r.covered_ratio
     return ChunkResult(verdict, rule_ids, min_dist, covered, reason)

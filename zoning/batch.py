@@ -1,18 +1,22 @@
 """Many sites at once: arrays of metric geometries in, a table out — the same answers as
-single checks (a property test compares them), computed with bulk index queries.
+single checks (a property test compares them), computed with bulk queries and no per-site
+Python.
 
-One STRtree query for all sites gives every (site, zone piece) and (site, jurisdiction piece)
-pair; buffered zones are then tested exactly, all pairs in one vectorised distance call
-(against the part of the site inside the zone's clip, as Engine._exact does); rules are
-filtered by project type with a rule × type lookup, and each site's verdict is the strictest
-effect among its rules (grouped with numpy, no per-site Python). Rules that set others aside
-(`overrides`) are applied per site, with the engine's own `set_aside`, only for the few sites
-where an overriding rule meets.
+Points are looked up in the zone index's cell grid (zoning.cells: most answered by array
+lookup, only points in cells a zone boundary crosses tested exactly); other sites take one
+STRtree query for all. That gives every (site, zone) and (site, jurisdiction) pair; buffered
+zones are then tested exactly, every pair at once, by distance to the reference's chunks near
+the site (zoning.nearest; a line or polygon by its part inside the zone's clip, as
+Engine._exact does); rules are filtered by project type, and each site's verdict is the
+strictest effect among its rules (grouped with numpy). Rules that set others aside
+(`overrides`) are applied, with the engine's own `set_aside`, only for the few sites where an
+overriding rule meets. Rule-id lists are built per distinct list, not per site.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -29,9 +33,31 @@ _VERDICTS = np.array(tuple(EFFECT_ORDER) + ("permitted",), dtype=object)
 @dataclass
 class BatchResult:
     verdict: np.ndarray  # str per site
-    rule_ids: list[list[str]]  # binding rules per site, strictest first
     min_distance_m: np.ndarray  # to the nearest binding zone's reference (NaN when none)
     covered_ratio: np.ndarray
+    # Binding rules per site, strictest first: site i's are rule_lists[rule_list_of[i]].
+    rule_list_of: np.ndarray
+    rule_lists: list[tuple[str, ...]]
+
+    @property
+    def rule_ids(self) -> list[list[str]]:
+        return [list(self.rule_lists[i]) for i in self.rule_list_of.tolist()]
+
+    @cached_property
+    def rule_ids_joined(self) -> np.ndarray:
+        """Per site, its rule ids joined by commas (as the result files carry them)."""
+        return np.array([",".join(ids) for ids in self.rule_lists], dtype=object)[self.rule_list_of]
+
+
+def _first_of_runs(*keys: np.ndarray) -> np.ndarray:
+    """On arrays sorted by ``keys``: True where a new run of equal keys starts."""
+    n = keys[0].size
+    first = np.zeros(n, dtype=bool)
+    if n:
+        first[0] = True
+        for k in keys:
+            first[1:] |= k[1:] != k[:-1]
+    return first
 
 
 def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] | None = None) -> BatchResult:
@@ -40,7 +66,7 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
     catalog = engine.catalog
     sites = np.asarray(sites, dtype=object)
     n = sites.size
-    site_i, piece_i = idx.tree.query(sites, predicate="intersects")
+    site_i, piece_i = idx.query_many(sites)
     owner = idx.piece_owner[piece_i]
 
     # Coverage: which sites touch a planned jurisdiction, and by how much.
@@ -49,7 +75,8 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
     touches_planned = np.zeros(n, dtype=bool)
     touches_planned[site_i[jur][planned_codes[-owner[jur] - 1]]] = True
     covered = np.where(touches_planned, 1.0, 0.0)
-    extended = touches_planned & (shapely.get_dimensions(sites) > 0)
+    is_point = shapely.get_type_id(sites) == 0
+    extended = touches_planned & ~is_point & (shapely.get_dimensions(sites) > 0)
     if extended.any():
         ext = np.flatnonzero(extended)
         dims = shapely.get_dimensions(sites[ext])
@@ -62,60 +89,101 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
             covered[part] = np.where(measure > 0, np.minimum(got / np.where(measure > 0, measure, 1), 1.0), 1.0)
 
     # Candidate (site, zone) pairs, deduplicated.
-    pairs = np.unique(np.stack([site_i[~jur], owner[~jur]], axis=1), axis=0) if (~jur).any() else np.empty((0, 2), int)
-    ps, pz = pairs[:, 0], pairs[:, 1]
+    n_zones = max(len(idx.zone_rule), 1)
+    key = np.sort(site_i[~jur].astype(np.int64) * n_zones + owner[~jur])
+    key = key[_first_of_runs(key)]
+    ps, pz = key // n_zones, key % n_zones
     rule_of = idx.zone_rule[pz]
     if project_type is not None:
-        binds = np.array([catalog.applies(r, project_type) for r in catalog.rules])
+        binding = catalog.binding(project_type)[0]
+        binds = np.array([r.id in binding for r in catalog.rules])
         keep = binds[rule_of]
         ps, pz, rule_of = ps[keep], pz[keep], rule_of[keep]
-    # Exact distances (also what min_distance reports).
-    k = site_scale(sites)
-    within = idx.zone_within[pz]
-    refs = idx.zone_reference[pz]
-    parts = sites[ps]
-    buffered = within > 0
-    clipped = buffered & (shapely.get_type_id(parts) != 0) & (idx.zone_clip[pz] >= 0)
-    if clipped.any():  # a line or polygon: only its part inside the zone's clip counts
-        clips = np.array(idx.clips, dtype=object)
-        parts = parts.copy()
-        parts[clipped] = shapely.intersection(parts[clipped], clips[idx.zone_clip[pz][clipped]])
-    d_raw = shapely.distance(parts, refs) / k[ps]
-    inside = ~buffered | (np.nan_to_num(d_raw, nan=np.inf) <= within + _EPS_M)
-    ps, pz, rule_of = ps[inside], pz[inside], rule_of[inside]
-    dist = np.maximum(shapely.distance(sites[ps], idx.zone_reference[pz]) / k[ps] - idx.zone_half_width[pz], 0.0)
 
-    # Per site: its rules (one per rule), strictest effect, nearest distance.
-    effects = np.array([_RANK[r.effect] for r in catalog.rules])
-    rule_ids_all = [r.id for r in catalog.rules]
+    # Exact tests and the distances the answers report (geodesic metres to the reference's
+    # edge): 0 in unbuffered zones, measured for buffered and complement ones.
+    k = site_scale(sites)
+    dist = np.zeros(ps.size)
+    inside = np.ones(ps.size, dtype=bool)
+    refs = idx.zone_ref[pz]
+    buffered = np.flatnonzero(idx.zone_within[pz] > 0)
+    if buffered.size:
+        bs, bz = ps[buffered], pz[buffered]
+        limit = (idx.zone_within[bz] + _EPS_M) * k[bs]
+        clipped = ~is_point[bs] & (idx.zone_clip[bz] >= 0)
+        d = np.empty(buffered.size)
+        plain = np.flatnonzero(~clipped)
+        d[plain] = idx.references.distances(sites, bs[plain], refs[buffered][plain], limit[plain])
+        cut = np.flatnonzero(clipped)
+        if cut.size:  # a line or polygon: only its part inside the zone's clip counts
+            clips = np.array(idx.clips, dtype=object)
+            parts = shapely.intersection(sites[bs[cut]], clips[idx.zone_clip[bz[cut]]])
+            dc = idx.references.distances(parts, np.arange(cut.size), refs[buffered][cut], limit[cut])
+            hit = np.isfinite(dc)
+            dc[hit] = idx.references.distances(sites, bs[cut][hit], refs[buffered][cut][hit], limit[cut][hit])
+            d[cut] = dc
+        inside[buffered] = np.isfinite(d)
+        dist[buffered] = np.maximum(d / k[bs] - idx.zone_half_width[bz], 0.0)
+    complement = np.flatnonzero(idx.zone_complement[pz])
+    for ref in np.unique(refs[complement]).tolist():
+        c = complement[refs[complement] == ref]
+        dist[c] = idx.references.nearest(sites[ps[c]], ref) / k[ps[c]]
+    ps, rule_of, dist = ps[inside], rule_of[inside], dist[inside]
+
+    # One row per (site, rule), at its nearest zone.
     order = np.lexsort((dist, rule_of, ps))
     ps, rule_of, dist = ps[order], rule_of[order], dist[order]
-    first = np.ones(ps.size, dtype=bool)
-    first[1:] = (ps[1:] != ps[:-1]) | (rule_of[1:] != rule_of[:-1])
+    first = _first_of_runs(ps, rule_of)
     ps, rule_of, dist = ps[first], rule_of[first], dist[first]
 
-    overriding = {i for i, r in enumerate(catalog.rules) if r.overrides}
-    rule_ids: list[list[str]] = [[] for _ in range(n)]
+    overriding = np.array([bool(r.overrides) for r in catalog.rules])
+    if project_type is not None and overriding[rule_of].any():
+        drop = np.zeros(ps.size, dtype=bool)
+        for site in np.unique(ps[overriding[rule_of]]).tolist():
+            rows = np.flatnonzero(ps == site)
+            aside = set_aside(catalog, [catalog.rules[r] for r in rule_of[rows].tolist()], project_type)
+            drop[rows] = [catalog.rules[r].id in aside for r in rule_of[rows].tolist()]
+        ps, rule_of, dist = ps[~drop], rule_of[~drop], dist[~drop]
+
+    # Per site: strictest effect, nearest distance, and its rules strictest first, then nearest.
+    effects = np.array([_RANK[r.effect] for r in catalog.rules])
+    eff = effects[rule_of]
     best = np.full(n, _PERMITTED)
-    min_dist = np.full(n, np.nan)
-    if ps.size:
-        starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
-        ends = np.r_[starts[1:], ps.size]
-        for s, e in zip(starts, ends):
-            site = int(ps[s])
-            rules = rule_of[s:e].tolist()
-            d = dist[s:e]
-            if project_type is not None and overriding.intersection(rules):
-                aside = set_aside(catalog, [catalog.rules[r] for r in rules], project_type)
-                keep = [j for j, r in enumerate(rules) if catalog.rules[r].id not in aside]
-                rules, d = [rules[j] for j in keep], d[keep]
-            if not rules:
-                continue
-            eff = effects[rules]
-            o = np.lexsort((d, eff))
-            rule_ids[site] = [rule_ids_all[rules[j]] for j in o]
-            best[site] = eff.min()
-            min_dist[site] = float(np.min(d))
+    np.minimum.at(best, ps, eff)
+    min_dist = np.full(n, np.inf)
+    np.minimum.at(min_dist, ps, dist)
+    min_dist[np.isinf(min_dist)] = np.nan
+    order = np.lexsort((dist, eff, ps))
+    ps, rule_of = ps[order], rule_of[order]
+    rule_list_of, rule_lists = _rule_lists(n, ps, rule_of, [r.id for r in catalog.rules])
     verdict = _VERDICTS[best]
     verdict[covered <= 0] = NOT_COVERED
-    return BatchResult(verdict, rule_ids, min_dist, covered)
+    return BatchResult(verdict, min_dist, covered, rule_list_of, rule_lists)
+
+
+def _rule_lists(n: int, ps: np.ndarray, rule_of: np.ndarray, rule_ids: list[str]):
+    """Each site's ordered rule list as an index into the distinct lists. Each list is packed
+    into int64 words (rule index + 1 in a few bits each; 0 pads, so a site with no rule is all
+    zeros: the empty list), and the word rows are deduplicated by one lexsort."""
+    if not ps.size:
+        return np.zeros(n, dtype=np.int64), [()]
+    starts = np.flatnonzero(_first_of_runs(ps))
+    counts = np.diff(np.r_[starts, ps.size])
+    pos = np.arange(ps.size) - np.repeat(starts, counts)
+    bits = max(int(len(rule_ids) + 1).bit_length(), 1)
+    per_word = 63 // bits
+    words = np.zeros((int(counts.max()) // per_word + 1, n), dtype=np.int64)
+    np.add.at(words, (pos // per_word, ps), (rule_of.astype(np.int64) + 1) << (bits * (pos % per_word)))
+    order = np.lexsort(words[::-1])
+    sorted_words = words[:, order]
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    new[1:] = (sorted_words[:, 1:] != sorted_words[:, :-1]).any(axis=0)
+    list_of = np.empty(n, dtype=np.int64)
+    list_of[order] = np.cumsum(new) - 1
+    mask = (1 << bits) - 1
+    lists = []
+    for col in sorted_words[:, new].T.tolist():
+        codes = [(w >> (bits * j)) & mask for w in col for j in range(per_word)]
+        lists.append(tuple(rule_ids[c - 1] for c in codes if c))
+    return list_of, lists

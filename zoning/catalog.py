@@ -223,6 +223,19 @@ class Catalog:
         codes = (project_types,) if isinstance(project_types, str) else project_types
         return any(c in self.project_types.ancestors_or_self(t) for t in codes for c in rule.applies_to)
 
+    def binding(self, project_types: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+        """Ids of the rules that bind a project of these types, and of those that bind only some
+        subtype of them — ``applies`` and ``applies_to_a_subtype`` over every rule, kept per type
+        set (few distinct sets are ever asked; a check asks once per finding)."""
+        cache = self.__dict__.setdefault("_binding", {})
+        got = cache.get(project_types)
+        if got is None:
+            got = cache[project_types] = (
+                frozenset(r.id for r in self.rules if self.applies(r, project_types)),
+                frozenset(r.id for r in self.rules if self.applies_to_a_subtype(r, project_types)),
+            )
+        return got
+
     def applies_to_a_subtype(self, rule: Rule, project_types: str | tuple[str, ...]) -> bool:
         """True when the rule does not apply to the project itself but to some subtype of it
         (e.g. a ban on polluting industry, asked about a generic industrial project)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -11,7 +11,7 @@ from ecozone.layers.errors import UnknownProjectType
 from ecozone.zoning.catalog import EFFECT_ORDER, Rule
 from ecozone.zoning.chainage import Route, zone_intervals
 from ecozone.zoning.index import ZoneIndex
-from ecozone.zoning.metric import site_scale, to_metric
+from ecozone.zoning.metric import scale_factor, site_scale, to_metric
 
 # Floating-point slack on the exact distance test (metres).
 _EPS_M = 1e-6
@@ -152,17 +152,20 @@ class Engine:
 
     def evaluate_metric(self, site: shapely.Geometry, project_type: tuple[str, ...] | None = None) -> Evaluation:
         idx = self.index
-        codes, zone_ids = idx.query(site)
+        # A point (most checks) takes a lighter path: its x, y looked up in cell grids.
+        point = tuple(shapely.get_coordinates(site)[0].tolist()) if shapely.get_type_id(site) == 0 else None
+        codes, zone_ids = idx.query(site, point)
         coverage = self.coverage(site, codes)
         findings: list[Finding] = []
-        route = Route.of(site) if shapely.get_dimensions(site) == 1 else None
-        k = float(site_scale(site))  # metric lengths / k are geodesic metres
+        dim = 0 if point is not None else int(shapely.get_dimensions(site))
+        route = Route.of(site) if dim == 1 else None
+        # Metric lengths / k are geodesic metres.
+        k = float(scale_factor(point[0])) if point is not None else float(site_scale(site))
         if zone_ids.size:
-            zone_ids = self._exact(site, zone_ids, k)
-            findings = self._findings(site, zone_ids, route, k)
+            zone_ids, dist = self._exact(site, zone_ids, k, point is not None)
+            findings = self._findings(site, dim, zone_ids, dist, route, k)
         applicable, conditional = self._partition(findings, project_type)
         applicable, superseded = self._apply_overrides(applicable, project_type)
-        dim = shapely.get_dimensions(site)
         verdict = strictest(f.rule.effect for f in applicable)
         if not coverage.covered:
             verdict = NOT_COVERED  # nothing was checked, so nothing may be called permitted
@@ -174,67 +177,87 @@ class Engine:
             findings=applicable,
             conditional_findings=conditional,
             superseded_findings=superseded,
-            control_units=idx.control_units_at(site),
+            control_units=idx.control_units_at(site, point),
             site_area_m2=float(site.area) / k ** 2 if dim == 2 else None,
             site_length_m=float(site.length) / k if dim == 1 else None,
             chainage_length_m=route.length_m if route is not None else None,
         )
 
-    def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray, k: float) -> np.ndarray:
-        """Keep the zones the site is really in. Unbuffered zones are exact already (their
-        pieces tile the region); buffered ones are tested by distance to the reference,
-        using only the part of the site inside the zone's clip (jurisdiction / sector)."""
+    def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray, k: float, is_point: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Keep the zones the site is really in, each with the distance the answer reports
+        (geodesic metres from the site to the reference's edge; 0 inside). Unbuffered zones
+        are exact already (their pieces tile the region, so the distance is 0 — a complement
+        zone's is measured to what it excludes); buffered ones are tested by distance to the
+        reference, using only the part of the site inside the zone's clip (jurisdiction /
+        sector), and report the whole site's distance."""
         idx = self.index
         within = idx.zone_within[zone_ids]
-        buffered = within > 0
-        if not buffered.any():
-            return zone_ids
+        dist = np.zeros(zone_ids.size)
+        complement = idx.zone_complement[zone_ids]
+        for i in np.flatnonzero(complement).tolist():
+            dist[i] = idx.references.nearest(site, int(idx.zone_ref[zone_ids[i]]))[0] / k
+        buffered = np.flatnonzero(within > 0)
+        if not buffered.size:
+            return zone_ids, dist
         b_ids = zone_ids[buffered]
-        if shapely.get_type_id(site) == 0:  # Point: a piece hit already places it inside the clip
-            parts = np.full(b_ids.size, site, dtype=object)
+        limit = (within[buffered] + _EPS_M) * k
+        refs = idx.zone_ref[b_ids]
+        clips = idx.zone_clip[b_ids]
+        if is_point or (clips < 0).all():
+            # A point: a piece hit already places it inside the clip.
+            d = idx.references.distances_from(site, refs, limit)
         else:
-            clips = idx.zone_clip[b_ids]
-            clipped = {c: (site if c < 0 else shapely.intersection(site, idx.clips[c])) for c in np.unique(clips)}
-            parts = np.array([clipped[c] for c in clips], dtype=object)
-        d = shapely.distance(parts, idx.zone_reference[b_ids]) / k
+            used, which = np.unique(clips, return_inverse=True)
+            parts = np.array([site if c < 0 else shapely.intersection(site, idx.clips[c]) for c in used.tolist()],
+                             dtype=object)
+            d = idx.references.distances(parts, which, refs, limit)
+            inside = np.isfinite(d)
+            d[inside] = idx.references.distances_from(site, refs[inside], limit[inside])
         keep = np.ones(zone_ids.size, dtype=bool)
-        keep[buffered] = np.nan_to_num(d, nan=np.inf) <= within[buffered] + _EPS_M
-        return zone_ids[keep]
+        keep[buffered] = np.isfinite(d)
+        dist[buffered] = np.maximum(d / k - idx.zone_half_width[b_ids], 0.0)
+        return zone_ids[keep], dist[keep]
 
-    def _findings(self, site: shapely.Geometry, zone_ids: np.ndarray, route: Route | None, k: float) -> list[Finding]:
+    def _findings(self, site: shapely.Geometry, dim: int, zone_ids: np.ndarray, dist: np.ndarray,
+                  route: Route | None, k: float) -> list[Finding]:
+        """One finding per rule: the nearest feature that puts the site in its zone (ties: the
+        larger overlap, then the first zone)."""
         idx = self.index
         z = idx.zones
-        dist = shapely.distance(site, idx.zone_reference[zone_ids]) / k - idx.zone_half_width[zone_ids]
-        dist = np.maximum(dist, 0.0)
-        polygonal = shapely.get_dimensions(site) == 2 and site.area > 0
+        polygonal = dim == 2 and site.area > 0
+        area = [0.0] * zone_ids.size
         if polygonal:
-            overlap = shapely.area(shapely.intersection(site, idx.zone_region[zone_ids])) / (k * k)
             site_area = site.area / (k * k)
-        best: dict[int, Finding] = {}
-        by_rule: dict[int, list[int]] = {}
-        for k, zid in enumerate(zone_ids):
-            by_rule.setdefault(int(idx.zone_rule[zid]), []).append(int(zid))
-            rule_idx = int(idx.zone_rule[zid])
+            area = (shapely.area(shapely.intersection(site, idx.zone_region[zone_ids])) / (k * k)).tolist()
+        rounded = [round(d, 1) for d in dist.tolist()]
+        overlap = [round(a, 1) for a in area]
+        rules = idx.zone_rule[zone_ids].tolist()
+        best: dict[int, int] = {}  # rule → position in zone_ids
+        for i, rule_idx in enumerate(rules):
+            prev = best.get(rule_idx)
+            if prev is None or (rounded[i], -overlap[i]) < (rounded[prev], -overlap[prev]):
+                best[rule_idx] = i
+        findings = []
+        for rule_idx, i in best.items():
+            zid = int(zone_ids[i])
             rule = self.catalog.rules[rule_idx]
-            area = float(overlap[k]) if polygonal else None
-            f = Finding(
+            segments = None
+            if route is not None:
+                segments = tuple(zone_intervals(idx, [int(x) for x, r in zip(zone_ids, rules) if r == rule_idx], route))
+            findings.append(Finding(
                 rule=rule,
                 layer=z.layer_id[zid],
                 feature_id=z.feature_id[zid],
                 feature_name=z.feature_name[zid],
-                distance_m=round(float(dist[k]), 1),
+                distance_m=rounded[i],
                 threshold_m=float(rule.zone.buffer_m) if rule.zone.buffer_m else None,
-                overlap_area_m2=round(area, 1) if polygonal else None,
-                overlap_ratio=round(area / site_area, 4) if polygonal else None,
-                zone_id=int(zid),
-            )
-            # One finding per rule: the nearest feature that puts the site in its zone.
-            prev = best.get(rule_idx)
-            if prev is None or (f.distance_m, -(f.overlap_area_m2 or 0)) < (prev.distance_m, -(prev.overlap_area_m2 or 0)):
-                best[rule_idx] = f
-        if route is not None:
-            best = {r: replace(f, segments=tuple(zone_intervals(idx, by_rule[r], route))) for r, f in best.items()}
-        return sorted(best.values(), key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
+                overlap_area_m2=overlap[i] if polygonal else None,
+                overlap_ratio=round(area[i] / site_area, 4) if polygonal else None,
+                zone_id=zid,
+                segments=segments,
+            ))
+        return sorted(findings, key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
 
     def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None or not any(f.rule.overrides for f in findings):
@@ -245,6 +268,7 @@ class Engine:
     def _partition(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None:
             return findings, []
-        applicable = [f for f in findings if self.catalog.applies(f.rule, project_type)]
-        conditional = [f for f in findings if self.catalog.applies_to_a_subtype(f.rule, project_type)]
+        binds, binds_a_subtype = self.catalog.binding(project_type)
+        applicable = [f for f in findings if f.rule.id in binds]
+        conditional = [f for f in findings if f.rule.id in binds_a_subtype]
         return applicable, conditional

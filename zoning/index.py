@@ -7,10 +7,12 @@ zone is materialised as an *outer* polygon — the buffer drawn with its arcs ci
 the true circle, so it can only over-cover — subdivided into pieces of a few hundred vertices
 (red lines are huge many-vertex polygons; small pieces make the tree's bounding boxes tight).
 
-A site query is then one STRtree query over all pieces, followed by an exact test on the few
-zones hit: ``distance(site, reference) <= threshold`` for buffered zones (the distance is needed
-for the answer anyway), nothing more for unbuffered ones (their pieces partition the exact
-region). The polygonal buffer therefore never decides an answer; it only prunes.
+A site query is then one STRtree query over all pieces (for a point, a lookup in a grid of
+cells over them: zoning.cells), followed by an exact test on the few zones hit:
+``distance(site, reference) <= threshold`` for buffered zones (the distance is needed for the
+answer anyway; zoning.nearest measures it on the reference's chunks near the site), nothing
+more for unbuffered ones (their pieces partition the exact region). The polygonal buffer
+therefore never decides an answer; it only prunes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import shapely
 from shapely import STRtree
 
 from ecozone.zoning.catalog import Catalog, Rule
+from ecozone.zoning.cells import CellIndex
 from ecozone.zoning.metric import largest_scale, site_scale, to_metric
+from ecozone.zoning.nearest import ReferenceChunks
 
 if TYPE_CHECKING:  # annotations only: the warm CLI path never imports geopandas
     import geopandas as gpd
@@ -447,6 +451,16 @@ class ZoneIndex:
         self.piece_owner = np.array(owner, dtype=np.int64)
         self.tree = STRtree(self.pieces)
         shapely.prepare(self.pieces)
+        self.cells = CellIndex(self.pieces)
+        # Complement zones ("outside every park") measure to the union of what they exclude.
+        self.zone_complement = np.array([self.catalog.rules[r].zone.complement for r in z.rule_idx], dtype=bool)
+        # Buffered and complement zones measure to their reference (the others report 0: a
+        # site in them is on it); zones sharing one (a river named by several rules) share it.
+        measured = np.flatnonzero((self.zone_within > 0) | self.zone_complement)
+        distinct, ref_of = np.unique(shapely.to_wkb(self.zone_reference[measured]), return_inverse=True)
+        self.zone_ref = np.full(len(self.zone_rule), -1, dtype=np.int64)
+        self.zone_ref[measured] = ref_of
+        self.references = ReferenceChunks(shapely.from_wkb(distinct))
 
     # -- 三线一单 control units ----------------------------------------------------------
     _UNIT_FIELDS = ("code", "name", "unit_class", "access_list")
@@ -468,11 +482,16 @@ class ZoneIndex:
         self.unit_tree = STRtree(self.unit_geoms) if geoms else None
         if geoms:
             shapely.prepare(self.unit_geoms)
+        self.unit_cells = CellIndex(self.unit_geoms)
 
-    def control_units_at(self, site_metric: shapely.Geometry) -> list[dict]:
+    def control_units_at(self, site_metric: shapely.Geometry, point: tuple[float, float] | None = None) -> list[dict]:
+        """The control units a site intersects (``point``: the site's x, y when it is a point)."""
         if self.unit_tree is None:
             return []
-        hits = self.unit_tree.query(site_metric, predicate="intersects")
+        if point is not None:
+            hits = self.unit_cells.query_point(self.unit_geoms, *point)
+        else:
+            hits = self.unit_tree.query(site_metric, predicate="intersects")
         return [self.unit_attrs[i] for i in sorted(hits.tolist())]
 
     # -- facts for listings ---------------------------------------------------------
@@ -501,8 +520,31 @@ class ZoneIndex:
             "nearest": nearest if nearest.length > 0 else None,  # none when the site is inside
         }
 
-    def query(self, site_metric: shapely.Geometry) -> tuple[list[str], np.ndarray]:
-        """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects."""
-        owners = set(self.piece_owner[self.tree.query(site_metric, predicate="intersects")].tolist())
-        codes = [self.jurisdiction_codes[-o - 1] for o in sorted(o for o in owners if o < 0)]
-        return codes, np.array(sorted(o for o in owners if o >= 0), dtype=np.int64)
+    def query(self, site_metric: shapely.Geometry, point: tuple[float, float] | None = None
+              ) -> tuple[list[str], np.ndarray]:
+        """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects
+        (``point``: the site's x, y when it is a point, looked up in the cell grid)."""
+        if point is not None:
+            hits = self.cells.query_point(self.pieces, *point)
+        else:
+            hits = self.tree.query(site_metric, predicate="intersects")
+        owners = np.unique(self.piece_owner[hits])
+        split = np.searchsorted(owners, 0)
+        codes = [self.jurisdiction_codes[-o - 1] for o in owners[:split].tolist()]
+        return codes, owners[split:]
+
+    def query_many(self, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(site index, piece index) of every site–piece intersection; points by the cell
+        grid, other geometries by the tree."""
+        is_point = shapely.get_type_id(sites) == 0
+        if is_point.all():
+            xy = shapely.get_coordinates(sites)
+            return self.cells.query(self.pieces, xy[:, 0], xy[:, 1])
+        site_i, piece_i = self.tree.query(sites[~is_point], predicate="intersects")
+        site_i = np.flatnonzero(~is_point)[site_i]
+        if is_point.any():
+            pts = np.flatnonzero(is_point)
+            xy = shapely.get_coordinates(sites[pts])
+            pi, ci = self.cells.query(self.pieces, xy[:, 0], xy[:, 1])
+            site_i, piece_i = np.r_[site_i, pts[pi]], np.r_[piece_i, ci]
+        return site_i, piece_i

@@ -1,0 +1,102 @@
+"""The two lookups a check stands on give GEOS's own answers:
+
+- the cell grid (zoning.cells) finds exactly the polygons ``STRtree.query(point,
+  predicate="intersects")`` finds — random points, every piece vertex, points on cell edges
+  and corners, and point and line geometries among the polygons;
+- chunked references (zoning.nearest) give ``shapely.distance`` to the whole reference for
+  every pair within its limit, and inf beyond it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from ecozone.zoning.cells import CellIndex
+
+
+@pytest.fixture(scope="module")
+def index(demo_service):
+    return demo_service.snapshot.engine.index
+
+
+def _pairs(a, b) -> set[tuple[int, int]]:
+    return set(zip(np.asarray(a).tolist(), np.asarray(b).tolist()))
+
+
+def _probe_points(index, rng) -> np.ndarray:
+    w, s, e, n = shapely.total_bounds(index.pieces)
+    random = np.column_stack([rng.uniform(w - 1000, e + 1000, 20_000), rng.uniform(s - 1000, n + 1000, 20_000)])
+    vertices = shapely.get_coordinates(index.pieces)
+    vertices = vertices[rng.choice(len(vertices), 5_000, replace=False)]
+    # Points exactly on cell edges and corners, where a floor() decides the cell.
+    cells = index.cells
+    gx = cells.origin[0] + rng.integers(0, cells.nx, 2_000) * cells.size
+    gy = cells.origin[1] + rng.integers(0, cells.ny, 2_000) * cells.size
+    on_grid = np.column_stack([np.r_[gx, gx, rng.uniform(w, e, 2_000)], np.r_[gy, rng.uniform(s, n, 2_000), gy]])
+    return np.vstack([random, vertices, on_grid])
+
+
+def test_cell_grid_finds_what_the_tree_finds(index):
+    xy = _probe_points(index, np.random.default_rng(7))
+    points = shapely.points(xy)
+    expected = _pairs(*index.tree.query(points, predicate="intersects"))
+    got = _pairs(*index.cells.query(index.pieces, xy[:, 0], xy[:, 1]))
+    assert got == expected
+    assert len(expected) > 20_000  # the probes do land in zones
+    for i in range(0, len(xy), 97):  # the single-point path too
+        one = set(index.cells.query_point(index.pieces, float(xy[i, 0]), float(xy[i, 1])).tolist())
+        assert one == set(index.tree.query(points[i], predicate="intersects").tolist())
+
+
+def test_cell_grid_with_points_lines_and_holes():
+    rng = np.random.default_rng(11)
+    ring = shapely.Polygon([(0, 0), (1000, 0), (1000, 1000), (0, 1000)], [[(300, 300), (700, 300), (700, 700), (300, 700)]])
+    geoms = np.array([
+        ring,
+        shapely.LineString([(0, 0), (1000, 1000), (1000, 0)]),
+        shapely.Point(500, 500),
+        shapely.Point(123.25, 456.5),
+        shapely.box(200, 200, 800, 800),
+    ], dtype=object)
+    shapely.prepare(geoms)
+    cells = CellIndex(geoms, target_cells=400)
+    xy = np.vstack([
+        rng.uniform(-50, 1050, (20_000, 2)),
+        shapely.get_coordinates(geoms),  # on vertices (and on the points themselves)
+        np.column_stack([np.linspace(0, 1000, 501), np.linspace(0, 1000, 501)]),  # along the diagonal line
+    ])
+    tree = shapely.STRtree(geoms)
+    expected = _pairs(*tree.query(shapely.points(xy), predicate="intersects"))
+    assert _pairs(*cells.query(geoms, xy[:, 0], xy[:, 1])) == expected
+    assert any(g == 2 for _, g in expected) and any(g == 1 for _, g in expected)
+
+
+def test_chunked_distances_equal_geos_on_whole_references(index):
+    refs = index.references
+    rng = np.random.default_rng(3)
+    w, s, e, n = shapely.bounds(index.planned_region)
+    points = shapely.points(rng.uniform(w, e, 3_000), rng.uniform(s, n, 3_000))
+    starts = rng.uniform([w, s], [e, n], (300, 2))
+    lines = shapely.linestrings(np.stack([starts, starts + rng.uniform(-4000, 4000, (300, 2))], axis=1))
+    polys = shapely.buffer(shapely.points(rng.uniform(w, e, 300), rng.uniform(s, n, 300)), 600)
+    sites = np.concatenate([points, lines, polys])
+    pair_site = np.repeat(np.arange(sites.size), 3)
+    pair_ref = rng.integers(0, refs.n_refs, pair_site.size)
+    exact = shapely.distance(sites[pair_site], refs.references[pair_ref])
+    # Limits on both sides of the true distance, some a micrometre away, some far.
+    limit = exact * rng.choice([0.5, 1 - 1e-9, 1 + 1e-9, 3.0], pair_site.size) + rng.choice([0.0, 1.0], pair_site.size)
+    got = refs.distances(sites, pair_site, pair_ref, limit)
+    within = exact <= limit
+    assert within.sum() > 500 and (~within).sum() > 500
+    np.testing.assert_allclose(got[within], exact[within], rtol=0, atol=1e-6)
+    assert np.isinf(got[~within]).all()
+    for i in range(0, sites.size, 37):  # the single-site path
+        mine = np.flatnonzero(pair_site == i)
+        one = refs.distances_from(sites[i], pair_ref[mine], limit[mine])
+        np.testing.assert_allclose(np.where(within[mine], one, np.inf), np.where(within[mine], exact[mine], np.inf),
+                                   atol=1e-6)
+        assert np.isinf(one[~within[mine]]).all()
+    far = refs.nearest(sites[:500], int(pair_ref[0]))
+    np.testing.assert_allclose(far, shapely.distance(sites[:500], refs.references[pair_ref[0]]), atol=1e-6)

@@ -1,0 +1,141 @@
+"""Exact distances from sites to zone references, however long the reference.
+
+GEOS measures a point against a line by visiting every segment: ≈50 µs for a river of 3,000
+vertices, and a site near the Yangtze is tested against several such zones. Here every
+reference is cut into *chunks* — lines into runs of at most ``MAX_CHUNK_SEGMENTS`` segments
+(consecutive chunks share their end vertex), polygons into pieces that tile them, points kept
+as they are — all held in one STRtree. The distance to a reference is the least distance to
+its chunks, exactly; and since a caller only needs distances up to a limit (the zone's buffer
+distance: beyond it the site is not in the zone), only the chunks within that limit are ever
+measured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely import STRtree
+
+from ecozone.zoning.cells import concat_ranges
+
+MAX_CHUNK_SEGMENTS = 32
+_MAX_CHUNK_VERTICES = 64  # polygon pieces
+
+
+def _chunks(references: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split references into chunks; returns (chunks, owner of each chunk)."""
+    from ecozone.zoning.index import subdivide  # the tiling the zone pieces use
+
+    parts, which = shapely.get_parts(references, return_index=True)
+    part_owner = owners[which]
+    types = shapely.get_type_id(parts)
+    out: list[np.ndarray] = []
+    out_owner: list[np.ndarray] = []
+    points = types == 0
+    out.append(parts[points])
+    out_owner.append(part_owner[points])
+    lines = np.flatnonzero((types == 1) | (types == 2))
+    if lines.size:
+        xy, of = shapely.get_coordinates(parts[lines], return_index=True)
+        n = np.bincount(of, minlength=lines.size)
+        first = np.r_[0, np.cumsum(n)[:-1]]
+        segs = np.maximum(n - 1, 0)
+        per = -(-segs // MAX_CHUNK_SEGMENTS)  # chunks per line
+        line_of_chunk = np.repeat(np.arange(lines.size), per)
+        j = concat_ranges(np.zeros(lines.size, np.int64), per)
+        start = first[line_of_chunk] + j * MAX_CHUNK_SEGMENTS
+        length = np.minimum(MAX_CHUNK_SEGMENTS + 1, n[line_of_chunk] - j * MAX_CHUNK_SEGMENTS)
+        coords = xy[concat_ranges(start, length)]
+        out.append(shapely.linestrings(coords, indices=np.repeat(np.arange(per.sum()), length)))
+        out_owner.append(part_owner[lines][line_of_chunk])
+    polygons = np.flatnonzero(types == 3)
+    if polygons.size:
+        small = shapely.get_num_coordinates(parts[polygons]) <= _MAX_CHUNK_VERTICES
+        out.append(parts[polygons[small]])
+        out_owner.append(part_owner[polygons[small]])
+        for i in polygons[~small]:
+            pieces = subdivide(parts[i], _MAX_CHUNK_VERTICES)
+            out.append(np.array(pieces, dtype=object))
+            out_owner.append(np.full(len(pieces), part_owner[i]))
+    return np.concatenate(out).astype(object), np.concatenate(out_owner).astype(np.int64)
+
+
+class ReferenceChunks:
+    """Distinct references, chunked and indexed, for distances up to a limit. (Many zones share
+    one reference — a river named by several rules — so zones map to references, and a site's
+    distance to a river is measured once.)"""
+
+    def __init__(self, references: np.ndarray):
+        self.references = np.asarray(references, dtype=object)
+        self.n_refs = len(references)
+        self.chunks, self.chunk_ref = _chunks(self.references, np.arange(self.n_refs))
+        self._index()
+
+    def _index(self) -> None:
+        self.tree = STRtree(self.chunks)
+        shapely.prepare(self.references)  # GEOS's indexed facet distance, for `nearest`
+
+    def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
+        return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref,
+                "wkb": shapely.to_wkb(self.chunks), "ref_wkb": shapely.to_wkb(self.references)}
+
+    def __setstate__(self, state):
+        self.n_refs = state["n_refs"]
+        self.chunk_ref = state["chunk_ref"]
+        self.chunks = shapely.from_wkb(state["wkb"]) if len(state["wkb"]) else np.array([], dtype=object)
+        self.references = shapely.from_wkb(state["ref_wkb"]) if len(state["ref_wkb"]) else np.array([], dtype=object)
+        self._index()
+
+    def nearest(self, sites, ref: int) -> np.ndarray:
+        """Distance from each site to reference ``ref``, however far (no limit: a complement
+        zone reports how far its site is from what it excludes)."""
+        return np.atleast_1d(shapely.distance(sites, self.references[ref]))
+
+    def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """For one site: the distance to each reference in ``refs`` when at most the matching
+        ``limit`` (exact), else inf."""
+        r = float(limit.max())
+        xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
+        # Every point within r of the site lies in its box grown by r: the candidates.
+        ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
+        best: dict[int, float] = {}
+        if ci.size:
+            for ref, d in zip(self.chunk_ref[ci].tolist(), shapely.distance(site, self.chunks[ci]).tolist()):
+                if d < best.get(ref, np.inf):
+                    best[ref] = d
+        out = np.array([best.get(ref, np.inf) for ref in refs.tolist()])
+        out[out > limit] = np.inf
+        return out
+
+    def distances(self, sites: np.ndarray, pair_site: np.ndarray, pair_ref: np.ndarray,
+                  limit: np.ndarray) -> np.ndarray:
+        """For each pair i: the distance from ``sites[pair_site[i]]`` to reference
+        ``pair_ref[i]`` when at most ``limit[i]`` (exact), else inf."""
+        out = np.full(pair_site.size, np.inf)
+        if not pair_site.size:
+            return out
+        order = np.argsort(pair_site, kind="stable")
+        starts = np.flatnonzero(np.r_[True, pair_site[order][1:] != pair_site[order][:-1]])
+        u = pair_site[order][starts]
+        radius = np.maximum.reduceat(limit[order], starts)
+        b = shapely.bounds(sites[u])
+        boxes = shapely.box(b[:, 0] - radius, b[:, 1] - radius, b[:, 2] + radius, b[:, 3] + radius)
+        qi, ci = self.tree.query(boxes)
+        if not qi.size:
+            return out
+        site_key = u[qi] * self.n_refs + self.chunk_ref[ci]
+        wanted = pair_site.astype(np.int64) * self.n_refs + pair_ref
+        keep = np.isin(site_key, wanted)
+        if not keep.any():
+            return out
+        site_key, qi, ci = site_key[keep], qi[keep], ci[keep]
+        d = shapely.distance(sites[u[qi]], self.chunks[ci])
+        order = np.lexsort((d, site_key))
+        site_key, d = site_key[order], d[order]
+        first = np.r_[True, site_key[1:] != site_key[:-1]]
+        keys, dmin = site_key[first], d[first]
+        pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+        found = keys[pos] == wanted
+        out[found] = dmin[pos[found]]
+        out[out > limit] = np.inf
+        return out
