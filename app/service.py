@@ -33,8 +33,10 @@ from ecozone.layers.store import open_store as _open_store
 from ecozone.settings import Settings
 from ecozone.layers import kinds as _kinds_module
 from ecozone.zoning import catalog as _catalog_module
+from ecozone.zoning import cells as _cells_module
 from ecozone.zoning import index as _index_module
 from ecozone.zoning import metric as _metric_module
+from ecozone.zoning import nearest as _nearest_module
 from ecozone.zoning.catalog import Catalog, load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
@@ -85,7 +87,7 @@ def _code_stamp() -> str:
 
     h = hashlib.sha256(f"{CACHE_FORMAT}|{shapely.__version__}|{np.__version__}|{pyproj.__version__}|"
                        f"{pyproj.proj_version_str}|{sys.version_info[:2]}".encode())
-    for module in (_index_module, _metric_module, _catalog_module, _kinds_module):
+    for module in (_index_module, _cells_module, _nearest_module, _metric_module, _catalog_module, _kinds_module):
         try:
             h.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):
