@@ -13,6 +13,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -227,13 +228,20 @@ class Catalog:
         """Ids of the rules that bind a project of these types, and of those that bind only some
         subtype of them — ``applies`` and ``applies_to_a_subtype`` over every rule, kept per type
         set (few distinct sets are ever asked; a check asks once per finding)."""
-        cache = self.__dict__.setdefault("_binding", {})
+        return self._binding(project_types)[:2]
+
+    def relevant(self, project_types: tuple[str, ...]):
+        """Per rule (a numpy bool array in rule order): does it bind these types or a subtype of
+        them — whether a check of such a project need look at the rule's zones at all."""
+        return self._binding(project_types)[2]
+
+    def _binding(self, project_types: tuple[str, ...]):
+        cache = self.__dict__.setdefault("_binding_cache", {})
         got = cache.get(project_types)
         if got is None:
-            got = cache[project_types] = (
-                frozenset(r.id for r in self.rules if self.applies(r, project_types)),
-                frozenset(r.id for r in self.rules if self.applies_to_a_subtype(r, project_types)),
-            )
+            binds = frozenset(r.id for r in self.rules if self.applies(r, project_types))
+            subtype = frozenset(r.id for r in self.rules if self.applies_to_a_subtype(r, project_types))
+            got = cache[project_types] = (binds, subtype, np.array([r.id in binds or r.id in subtype for r in self.rules]))
         return got
 
     def applies_to_a_subtype(self, rule: Rule, project_types: str | tuple[str, ...]) -> bool:

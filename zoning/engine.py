@@ -98,12 +98,18 @@ class Engine:
     def __init__(self, index: ZoneIndex):
         self.index = index
         self.catalog = index.catalog
+        self._resolved: dict = {}  # names as asked → codes (only names that resolved)
 
     def resolve_project_types(self, project_type: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
         """A code, a Chinese type name or a list of them → a tuple of codes (None: every rule).
         Unknown names are refused, never ignored: a typo must not return the all-rules answer."""
         if project_type is None:
             return None
+        key = project_type if isinstance(project_type, str) else tuple(project_type)
+        cacheable = all(isinstance(n, str) for n in ((key,) if isinstance(key, str) else key))
+        known = self._resolved.get(key) if cacheable else None
+        if known is not None:
+            return known
         names = [project_type] if isinstance(project_type, str) else list(project_type)
         types = self.catalog.project_types
         if not names:
@@ -125,6 +131,8 @@ class Engine:
                 )
             if code not in codes:
                 codes.append(code)
+        if cacheable and len(self._resolved) < 10_000:  # names asked are few; never let a caller grow it without end
+            self._resolved[key] = tuple(codes)
         return tuple(codes)
 
     def evaluate(self, site_lonlat: shapely.Geometry, project_type=None) -> Evaluation:
@@ -153,8 +161,10 @@ class Engine:
     def evaluate_metric(self, site: shapely.Geometry, project_type: tuple[str, ...] | None = None) -> Evaluation:
         idx = self.index
         # A point (most checks) takes a lighter path: its x, y looked up in cell grids.
-        point = tuple(shapely.get_coordinates(site)[0].tolist()) if shapely.get_type_id(site) == 0 else None
+        point = (site.x, site.y) if isinstance(site, shapely.Point) and not site.is_empty else None
         codes, zone_ids = idx.query(site, point)
+        if project_type is not None and zone_ids.size:  # zones of rules that cannot matter here
+            zone_ids = zone_ids[self.catalog.relevant(project_type)[idx.zone_rule[zone_ids]]]
         coverage = self.coverage(site, codes)
         findings: list[Finding] = []
         dim = 0 if point is not None else int(shapely.get_dimensions(site))

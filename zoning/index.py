@@ -528,10 +528,9 @@ class ZoneIndex:
             hits = self.cells.query_point(self.pieces, *point)
         else:
             hits = self.tree.query(site_metric, predicate="intersects")
-        owners = np.unique(self.piece_owner[hits])
-        split = np.searchsorted(owners, 0)
-        codes = [self.jurisdiction_codes[-o - 1] for o in owners[:split].tolist()]
-        return codes, owners[split:]
+        owners = sorted(set(self.piece_owner[hits].tolist()))
+        codes = [self.jurisdiction_codes[-o - 1] for o in owners if o < 0]
+        return codes, np.array([o for o in owners if o >= 0], dtype=np.int64)
 
     def query_many(self, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(site index, piece index) of every site–piece intersection; points by the cell

@@ -56,6 +56,8 @@ def _apply(transformer: Transformer, geoms):
 
 def to_metric(geoms):
     """WGS84 lon/lat geometry (or array of them) → EPSG:4545 metres, edges kept straight in lon/lat."""
+    if isinstance(geoms, shapely.Point) and not geoms.is_empty:  # one point, as most checks are: no edges
+        return shapely.Point(*_forward().transform(geoms.x, geoms.y))
     return _apply(_forward(), shapely.segmentize(geoms, _DENSIFY_DEG))
 
 
