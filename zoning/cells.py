@@ -39,6 +39,12 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.cumsum(step)
 
 
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique's hash path is several times slower on large int arrays)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
+
+
 class CellIndex:
     """Which of a fixed set of (prepared) polygons each point intersects. Holds only arrays (it
     is pickled with the zone cache); the geometries are passed to each query."""
@@ -85,12 +91,15 @@ class CellIndex:
         boundary = shapely.segmentize(outline, self.size / 2)
         xy, owner = shapely.get_coordinates(boundary, return_index=True)
         cx, cy = self._cell_of(xy[:, 0], xy[:, 1])
+        # Vertex cells first (a boundary leaves several vertices in each cell it crosses).
+        vertex_keys = _distinct((owner * ny + cy) * nx + cx)
+        owner, cy, cx = vertex_keys // (nx * ny), (vertex_keys // nx) % ny, vertex_keys % nx
         near = []
         for dx in (-1, 0, 1):
             for dy in (-1, 0, 1):
                 ok = (cx + dx >= 0) & (cx + dx < nx) & (cy + dy >= 0) & (cy + dy < ny)
                 near.append((owner[ok] * (nx * ny) + (cy[ok] + dy) * nx + cx[ok] + dx))
-        crossed_keys = np.unique(np.concatenate(near))
+        crossed_keys = _distinct(np.concatenate(near))
         # Every cell of each polygon's bounding box.
         bx0, by0 = self._cell_of(bounds[:, 0], bounds[:, 1])
         bx1, by1 = self._cell_of(bounds[:, 2], bounds[:, 3])
@@ -101,7 +110,8 @@ class CellIndex:
         ccx = bx0[poly] + k % wx[poly]
         ccy = by0[poly] + k // wx[poly]
         keys = poly * (nx * ny) + ccy * nx + ccx
-        is_crossed = np.isin(keys, crossed_keys, assume_unique=False)
+        at = np.minimum(np.searchsorted(crossed_keys, keys), max(crossed_keys.size - 1, 0))
+        is_crossed = crossed_keys[at] == keys if crossed_keys.size else np.zeros(keys.size, dtype=bool)
         # The rest are wholly inside or outside: test the centre.
         rest = np.flatnonzero(~is_crossed)
         inside = shapely.contains_xy(
