@@ -68,9 +68,10 @@ class CellIndex:
         cells, items, crossed = self._classify(geoms, bounds)
         order = np.lexsort((crossed, cells))  # per cell: polygons holding it wholly first
         cells, items, crossed = cells[order], items[order], crossed[order]
-        self.ptr = np.searchsorted(cells, np.arange(self.nx * self.ny + 1)).astype(np.int64)
-        # Where each cell's crossed polygons start.
-        self.crossed_from = np.searchsorted(cells * 2 + crossed, np.arange(self.nx * self.ny) * 2 + 1).astype(np.int64)
+        # Each cell's polygons are items[ptr[c]:ptr[c + 1]], the crossed ones from crossed_from[c]
+        # (int32: the zone cache holds these arrays, and no grid has 2³¹ entries).
+        self.ptr = np.searchsorted(cells, np.arange(self.nx * self.ny + 1)).astype(np.int32)
+        self.crossed_from = np.searchsorted(cells * 2 + crossed, np.arange(self.nx * self.ny) * 2 + 1).astype(np.int32)
         self.items = items.astype(np.int32)
         self.crossed = crossed
 
@@ -145,7 +146,7 @@ class CellIndex:
         inside = (cx >= 0) & (cx < self.nx) & (cy >= 0) & (cy < self.ny)
         pts = np.flatnonzero(inside)
         cell = cy[pts] * self.nx + cx[pts]
-        lo, hi = self.ptr[cell], self.ptr[cell + 1]
+        lo, hi = self.ptr[cell].astype(np.int64), self.ptr[cell + 1].astype(np.int64)
         point_i = np.repeat(pts, hi - lo)
         slot = concat_ranges(lo, hi - lo)
         poly_i = self.items[slot].astype(np.int64)

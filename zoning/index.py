@@ -482,7 +482,7 @@ class ZoneIndex:
         self.unit_tree = STRtree(self.unit_geoms) if geoms else None
         if geoms:
             shapely.prepare(self.unit_geoms)
-        self.unit_cells = CellIndex(self.unit_geoms)
+        self.unit_cells = CellIndex(self.unit_geoms, target_cells=250_000)  # a few large polygons
 
     def control_units_at(self, site_metric: shapely.Geometry, point: tuple[float, float] | None = None) -> list[dict]:
         """The control units a site intersects (``point``: the site's x, y when it is a point)."""
