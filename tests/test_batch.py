@@ -44,6 +44,10 @@ def sites(engine):
                 edge.append(shapely.Point(near + v * (within + delta)))
     for piece in rng.choice(idx.pieces[idx.piece_owner >= 0], size=100, replace=False):
         edge.append(shapely.Point(shapely.get_coordinates(shapely.boundary(piece))[0]))
+    # A polygon in 巫溪 whose part inside each buffered zone's clip is beyond the buffer (once
+    # crashed the single check: no zone's part was inside, so nothing was left to measure).
+    edge.append(shapely.from_wkt("POLYGON ((619087.7 3487248.176, 618928.39 3487478.452, 618816.281 3487400.892, "
+                                 "618975.591 3487170.616, 619087.7 3487248.176))"))
     return np.concatenate([pts, lines, polys, np.array(edge, dtype=object)])
 
 

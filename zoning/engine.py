@@ -223,7 +223,8 @@ class Engine:
                              dtype=object)
             d = idx.references.distances(parts, which, refs, limit)
             inside = np.isfinite(d)
-            d[inside] = idx.references.distances_from(site, refs[inside], limit[inside])
+            if inside.any():  # the whole site's distance, reported for the zones its part is in
+                d[inside] = idx.references.distances_from(site, refs[inside], limit[inside])
         keep = np.ones(zone_ids.size, dtype=bool)
         keep[buffered] = np.isfinite(d)
         dist[buffered] = np.maximum(d / k - idx.zone_half_width[b_ids], 0.0)

@@ -94,6 +94,8 @@ class ReferenceChunks:
     def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray) -> np.ndarray:
         """For one site: the distance to each reference in ``refs`` when at most the matching
         ``limit`` (exact), else inf."""
+        if not refs.size:
+            return np.empty(0)
         r = float(limit.max())
         xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
         # Every point within r of the site lies in its box grown by r: the candidates.
