@@ -57,8 +57,9 @@ def test_batch_equals_single_checks(engine, sites, types):
     mismatches = []
     for i, site in enumerate(sites):
         ev = engine.evaluate_metric(site, types)
-        rules = sorted(f.rule.id for f in ev.findings) if ev.verdict != "not_covered" else []
-        mine = sorted(result.rule_ids[i]) if result.verdict[i] != "not_covered" else []
+        # The same rules in the same order (strictest first, then nearest).
+        rules = [f.rule.id for f in ev.findings] if ev.verdict != "not_covered" else []
+        mine = list(result.rule_ids[i]) if result.verdict[i] != "not_covered" else []
         nearest = min((f.distance_m for f in ev.findings), default=None)
         same_distance = nearest is None or abs(nearest - result.min_distance_m[i]) <= 0.06  # answers round to 0.1 m
         if (ev.verdict, rules) != (result.verdict[i], mine) or not same_distance:

@@ -124,17 +124,14 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
             d[cut] = dc
         inside[buffered] = np.isfinite(d)
         dist[buffered] = np.maximum(d / k[bs] - idx.zone_half_width[bz], 0.0)
-    complement = np.flatnonzero(idx.zone_complement[pz])
-    for ref in np.unique(refs[complement]).tolist():
-        c = complement[refs[complement] == ref]
-        dist[c] = idx.references.nearest(sites[ps[c]], ref) / k[ps[c]]
-    ps, rule_of, dist = ps[inside], rule_of[inside], dist[inside]
+    ps, pz, rule_of, dist = ps[inside], pz[inside], rule_of[inside], dist[inside]
 
-    # One row per (site, rule), at its nearest zone.
+    # One row per (site, rule), at its nearest zone. (A complement rule has one zone, so its
+    # distance, still unknown here, cannot change which zone is kept.)
     order = np.lexsort((dist, rule_of, ps))
-    ps, rule_of, dist = ps[order], rule_of[order], dist[order]
+    ps, pz, rule_of, dist = ps[order], pz[order], rule_of[order], dist[order]
     first = _first_of_runs(ps, rule_of)
-    ps, rule_of, dist = ps[first], rule_of[first], dist[first]
+    ps, pz, rule_of, dist = ps[first], pz[first], rule_of[first], dist[first]
 
     overriding = np.array([bool(r.overrides) for r in catalog.rules])
     if project_type is not None and overriding[rule_of].any():
@@ -143,22 +140,65 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
             rows = np.flatnonzero(ps == site)
             aside = set_aside(catalog, [catalog.rules[r] for r in rule_of[rows].tolist()], project_type)
             drop[rows] = [catalog.rules[r].id in aside for r in rule_of[rows].tolist()]
-        ps, rule_of, dist = ps[~drop], rule_of[~drop], dist[~drop]
+        ps, pz, rule_of, dist = ps[~drop], pz[~drop], rule_of[~drop], dist[~drop]
 
-    # Per site: strictest effect, nearest distance, and its rules strictest first, then nearest.
     effects = np.array([_RANK[r.effect] for r in catalog.rules])
     eff = effects[rule_of]
+    dist = _complement_distances(idx, sites, k, ps, pz, eff, dist)
+
+    # Per site: strictest effect, nearest distance, and its rules strictest first, then nearest,
+    # then by id.
     best = np.full(n, _PERMITTED)
     np.minimum.at(best, ps, eff)
     min_dist = np.full(n, np.inf)
     np.minimum.at(min_dist, ps, dist)
     min_dist[np.isinf(min_dist)] = np.nan
-    order = np.lexsort((dist, eff, ps))
+    id_rank = np.argsort(np.argsort(np.array([r.id for r in catalog.rules])))
+    order = np.lexsort((id_rank[rule_of], dist, eff, ps))  # as Engine._findings orders them
     ps, rule_of = ps[order], rule_of[order]
     rule_list_of, rule_lists = _rule_lists(n, ps, rule_of, [r.id for r in catalog.rules])
     verdict = _VERDICTS[best]
     verdict[covered <= 0] = NOT_COVERED
     return BatchResult(verdict, min_dist, covered, rule_list_of, rule_lists)
+
+
+def _complement_distances(idx, sites, k, ps, pz, eff, dist) -> np.ndarray:
+    """Fill in the distances of complement zones ("outside every park": measured to the nearest
+    park) — only as far as the answer depends on them, for they are the costliest to measure
+    (one GEOS distance to a whole layer's union per site). A site's answer uses a distance for
+    its minimum and to order its rules of one effect. So the exact distance is measured where
+    no other rule of the site is at 0 m (it may be the minimum), or where the site has another
+    rule of that effect that is not at 0 m (the order needs the value); where the site's other
+    rules of that effect are all at 0 m, only whether it is 0 too decides the order (a cheap
+    intersects test; a positive distance is then kept as inf, which orders the same and cannot
+    be the minimum, another rule being at 0); otherwise the value is never read. Rows come
+    sorted by site."""
+    comp = idx.zone_complement[pz]
+    if not comp.any():
+        return dist
+    dist = dist.copy()
+    n_eff = len(EFFECT_ORDER) + 1
+    known_zero = ~comp & (dist == 0)
+    zero_other = np.zeros(sites.size, dtype=bool)
+    zero_other[ps[known_zero]] = True
+    # Per (site, effect): how many rows, and how many that are not known to be at 0 m.
+    group = ps.astype(np.int64) * n_eff + eff
+    uniq, at = np.unique(group, return_inverse=True)
+    rows_in = np.bincount(at)
+    unsure_in = np.bincount(at, weights=~known_zero).astype(np.int64)
+    c = np.flatnonzero(comp)
+    others_unsure = unsure_in[at[c]] - 1  # besides the row itself
+    exact = ~zero_other[ps[c]] | (others_unsure > 0)
+    zero_test = ~exact & (rows_in[at[c]] > 1)
+    refs = idx.zone_ref[pz]
+    for ref in np.unique(refs[c]).tolist():
+        mine = refs[c] == ref
+        e = c[mine & exact]
+        dist[e] = idx.references.nearest(sites[ps[e]], ref) / k[ps[e]]
+        z = c[mine & zero_test]
+        dist[z] = np.where(shapely.intersects(sites[ps[z]], idx.references.references[ref]), 0.0, np.inf)
+        dist[c[mine & ~exact & ~zero_test]] = np.inf
+    return dist
 
 
 def _rule_lists(n: int, ps: np.ndarray, rule_of: np.ndarray, rule_ids: list[str]):

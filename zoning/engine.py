@@ -250,6 +250,7 @@ class Engine:
             if prev is None or (rounded[i], -overlap[i]) < (rounded[prev], -overlap[prev]):
                 best[rule_idx] = i
         findings = []
+        nearest = []  # each finding's unrounded distance, which orders them
         for rule_idx, i in best.items():
             zid = int(zone_ids[i])
             rule = self.catalog.rules[rule_idx]
@@ -268,7 +269,11 @@ class Engine:
                 zone_id=zid,
                 segments=segments,
             ))
-        return sorted(findings, key=lambda f: (_EFFECT_RANK[f.rule.effect], f.distance_m, f.rule.id))
+            nearest.append(float(dist[i]))
+        # Strictest first, then nearest, then by rule id (batch evaluation orders the same way).
+        order = sorted(range(len(findings)), key=lambda j: (_EFFECT_RANK[findings[j].rule.effect], nearest[j],
+                                                            findings[j].rule.id))
+        return [findings[j] for j in order]
 
     def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None or not any(f.rule.overrides for f in findings):
