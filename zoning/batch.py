@@ -183,13 +183,12 @@ def _complement_distances(idx, sites, k, ps, pz, eff, dist) -> np.ndarray:
     zero_other[ps[known_zero]] = True
     # Per (site, effect): how many rows, and how many that are not known to be at 0 m.
     group = ps.astype(np.int64) * n_eff + eff
-    uniq, at = np.unique(group, return_inverse=True)
-    rows_in = np.bincount(at)
-    unsure_in = np.bincount(at, weights=~known_zero).astype(np.int64)
+    rows_in = np.bincount(group, minlength=sites.size * n_eff)
+    unsure_in = np.bincount(group, weights=~known_zero, minlength=sites.size * n_eff).astype(np.int64)
     c = np.flatnonzero(comp)
-    others_unsure = unsure_in[at[c]] - 1  # besides the row itself
+    others_unsure = unsure_in[group[c]] - 1  # besides the row itself
     exact = ~zero_other[ps[c]] | (others_unsure > 0)
-    zero_test = ~exact & (rows_in[at[c]] > 1)
+    zero_test = ~exact & (rows_in[group[c]] > 1)
     refs = idx.zone_ref[pz]
     for ref in np.unique(refs[c]).tolist():
         mine = refs[c] == ref
