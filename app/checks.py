@@ -4,6 +4,7 @@ so the CLI starts fast)."""
 from __future__ import annotations
 
 import difflib
+import weakref
 from typing import Any
 
 import shapely
@@ -108,6 +109,40 @@ def site_in_lonlat(
     return lonlat, metric
 
 
+class _PerSnapshot:
+    """What a check needs from a snapshot beyond its engine, worked out once per snapshot (a
+    snapshot never changes; a publish swaps in a new object)."""
+
+    __slots__ = ("snapshot", "layer_versions", "warm")
+
+    def __init__(self, snapshot) -> None:
+        self.snapshot = weakref.ref(snapshot)  # weak: an old snapshot's zones are not kept alive
+        self.layer_versions = {i.id: i.version for i in snapshot.layers + list(snapshot.rasters)}
+        self.warm = False  # a check has run to the end on it (its DEMs are read and cached)
+
+
+_CURRENT: _PerSnapshot | None = None
+
+
+def _per_snapshot(snapshot) -> _PerSnapshot:
+    global _CURRENT
+    current = _CURRENT
+    if current is None or current.snapshot() is not snapshot:
+        current = _CURRENT = _PerSnapshot(snapshot)  # one assignment; a race only builds it twice
+    return current
+
+
+def layer_versions(snapshot) -> dict[str, int]:
+    """``{layer id: version}`` of the snapshot's layers and rasters (shared: do not mutate)."""
+    return _per_snapshot(snapshot).layer_versions
+
+
+def warm_for(snapshot) -> bool:
+    """Whether a check has already run on this snapshot in this process (so the next one does
+    no I/O: its DEMs are in the terrain cache)."""
+    return _per_snapshot(snapshot).warm
+
+
 def run_check(service: Service, settings: Settings, req: SitingRequest, with_geometry: bool = False) -> dict:
     """One siting check on the current data version, as the API answers it (the CLI shares it).
     ``with_geometry``: each finding also carries its zone, deciding boundary, reference feature
@@ -118,8 +153,10 @@ def run_check(service: Service, settings: Settings, req: SitingRequest, with_geo
     ev = snapshot.engine.evaluate_metric(metric, types)
     answer = evaluation_json(ev, lonlat, snapshot.data_version, req.label, parse_crs(req.crs).label,
                              *((snapshot.engine.index, metric) if with_geometry else ()))
-    answer["layer_versions"] = {i.id: i.version for i in snapshot.layers + list(snapshot.rasters)}
+    per_snapshot = _per_snapshot(snapshot)
+    answer["layer_versions"] = dict(per_snapshot.layer_versions)
     terrain = terrain_at(service, snapshot, lonlat)
     if terrain is not None:  # elevation and slope where a DEM covers the site
         answer["terrain"] = terrain
+    per_snapshot.warm = True
     return answer
