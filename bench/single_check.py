@@ -18,12 +18,13 @@ Machines here are shared and noisy: read the ratios, not the absolute microsecon
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import time
 
 import numpy as np
 import shapely
+
+from _common import random_points_in, time_each  # bench/_common.py, shared with bench/run.py
 
 from ecozone.layers.demo import DEMO_LAYERS, read_demo_layer
 from ecozone.views import evaluation_json
@@ -31,30 +32,6 @@ from ecozone.zoning.catalog import load_catalog
 from ecozone.zoning.engine import Engine
 from ecozone.zoning.index import LayerFeatures, ZoneIndex
 from ecozone.zoning.metric import to_metric
-
-
-def random_points_in(polygon: shapely.Geometry, n: int, seed: int = 20261123) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    xmin, ymin, xmax, ymax = polygon.bounds
-    shapely.prepare(polygon)
-    out: list[shapely.Point] = []
-    while len(out) < n:
-        cand = shapely.points(rng.uniform(xmin, xmax, n), rng.uniform(ymin, ymax, n))
-        out.extend(cand[shapely.contains(polygon, cand)])
-    return np.array(out[:n], dtype=object)
-
-
-def time_each(fn, items) -> np.ndarray:
-    gc.disable()
-    try:
-        out = np.empty(len(items))
-        for i, item in enumerate(items):
-            t0 = time.perf_counter_ns()
-            fn(item)
-            out[i] = time.perf_counter_ns() - t0
-    finally:
-        gc.enable()
-    return out / 1000.0  # µs
 
 
 def main() -> None:

@@ -34,79 +34,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import shapely
+from _pg import PostgresUnavailable, free_port, throwaway_postgres  # bench/_pg.py, shared with bench/run.py
 
 LAYERS = ("red_lines", "rivers")
 ZOOMS = (8, 12, 14)
-
-
-# --- a throwaway PostgreSQL cluster ---------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bindir() -> Path:
-    candidates = [os.environ.get("ECOZONE_PG_BIN"), "/usr/lib/postgresql/15/bin"]
-    if shutil.which("pg_config"):
-        candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip())
-    for c in candidates:
-        if c and (Path(c) / "initdb").is_file():
-            return Path(c)
-    sys.exit("PostgreSQL not found (initdb, pg_ctl): install postgresql-15 postgresql-15-postgis-3, "
-             "set ECOZONE_PG_BIN, or pass --database-url")
-
-
-@contextmanager
-def throwaway_postgres():
-    """postgresql://postgres@127.0.0.1:PORT/bench on a cluster in a temporary directory."""
-    bindir = _pg_bindir()
-    root = Path(tempfile.mkdtemp(prefix="ecozone-bench-pg-"))
-    as_postgres = os.geteuid() == 0
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        cmd = [str(bindir / args[0]), *args[1:]]
-        if as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, cwd="/")
-
-    if as_postgres:
-        import pwd
-
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-    data, port = root / "data", _free_port()
-    started = False
-    try:
-        r = run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-        if r.returncode:
-            sys.exit(f"initdb failed:\n{r.stderr}")
-        r = run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", "start")
-        if r.returncode:
-            sys.exit(f"PostgreSQL did not start:\n{r.stdout}{r.stderr}")
-        started = True
-        import psycopg
-
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        yield f"postgresql://postgres@127.0.0.1:{port}/bench"
-    finally:
-        if started:
-            run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- tiles ----------------------------------------------------------------------------------
@@ -253,7 +193,7 @@ def bench_oapif(args, tmp: Path) -> None:
         store.publish("bench_parcels", "bench parcels", "red_line", synthetic_polygons(args.oapif_features),
                       source_crs="EPSG:4326")
     store.close()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ECOZONE_DATA_DIR": str(data), "NO_COLOR": "1"}
     env.pop("ECOZONE_DATABASE_URL", None)
     started = time.perf_counter()
@@ -319,8 +259,11 @@ def main() -> None:
         if args.database_url:
             bench_tiles(args, tmp, args.database_url)
         else:
-            with throwaway_postgres() as url:
-                bench_tiles(args, tmp, url)
+            try:
+                with throwaway_postgres() as url:
+                    bench_tiles(args, tmp, url)
+            except PostgresUnavailable as e:
+                sys.exit(str(e))
         bench_oapif(args, tmp)
 
 
