@@ -12,6 +12,7 @@ Heavy libraries are imported inside the command, so `ecozone check` stays fast t
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def screen(
     workers: int = typer.Option(2, min=1, max=256, help="LocalCluster worker processes (with a bare --dask)"),
     chunk_size: int | None = typer.Option(None, min=1, help="Sites per chunk (default: the batch_chunk_size "
                                           "setting, 50,000) or per Dask partition (default 250,000)"),
+    threads: int = typer.Option(0, min=0, max=256, help="Threads evaluating points in process (0: one per "
+                                "core)"),
 ) -> None:
     """Screen every site of a file (in-process, or on a Dask cluster); write one row per input
     feature with its attributes, site_id, verdict, rule_ids, min_distance_m and covered_ratio."""
@@ -71,7 +74,8 @@ def screen(
         task = progress.add_task(f"Screening {inp.total:,} sites", total=inp.total)
         t0 = time.perf_counter()
         if dask is None:
-            out = run_chunks(snapshot.engine, inp, chunk, lambda done: progress.update(task, completed=done))
+            out = run_chunks(snapshot.engine, inp, chunk, lambda done: progress.update(task, completed=done),
+                             threads=threads or len(os.sched_getaffinity(0)))
         else:
             out = _guard(lambda: screen_on_dask(snapshot.engine, inp, dask, workers, chunk,
                                                 lambda n: progress.advance(task, n)))

@@ -404,9 +404,9 @@ class ChunkResult:
                      ("verdict", "rule_ids", "min_distance_m", "covered_ratio", "reason")))
 
 
-def evaluate_prepared(engine, prep: Prepared, type_values, spec: ScreenSpec) -> ChunkResult:
+def evaluate_prepared(engine, prep: Prepared, type_values, spec: ScreenSpec, threads: int = 1) -> ChunkResult:
     """Evaluate a prepared chunk: its usable rows grouped by project type, one evaluate_many
-    call per group (never a loop of single checks)."""
+    call per group (never a loop of single checks), on up to ``threads`` threads."""
     n = prep.ok.size
     verdict = np.full(n, INVALID, dtype=object)
     rule_ids = np.full(n, "", dtype=object)
@@ -423,7 +423,7 @@ def evaluate_prepared(engine, prep: Prepared, type_values, spec: ScreenSpec) -> 
         rows = np.flatnonzero(prep.ok & (group == g))
         if not rows.size:
             continue
-        r = evaluate_many(engine, prep.metric[rows], groups[g])
+        r = evaluate_many(engine, prep.metric[rows], groups[g], threads=threads)
         verdict[rows] = r.verdict
         rule_ids[rows] = r.rule_ids_joined
         min_dist[rows] = r.min_distance_m
@@ -466,10 +466,12 @@ def screen_part(part, engine, spec: ScreenSpec):
 
 
 def run_chunks(engine, inp: ScreenInput, chunk_size: int, on_chunk: Callable[[int], None] | None = None,
-               checkpoints: Path | None = None):
+               checkpoints: Path | None = None, threads: int = 1):
     """Screen the whole input chunk by chunk; `on_chunk(done_rows)` after each. With
     `checkpoints`, each chunk's answers are saved there and a rerun reuses them (a resumed job
-    recomputes only the geometry conversion of finished chunks, never their evaluation)."""
+    recomputes only the geometry conversion of finished chunks, never their evaluation).
+    ``threads``: for evaluate_many (the service's job runner keeps 1: its cores also answer
+    interactive checks; `ecozone screen` takes them all)."""
     frame, spec = inp.frame, inp.spec
     n = len(frame)
     lonlat_parts, results = [], []
@@ -479,7 +481,7 @@ def run_chunks(engine, inp: ScreenInput, chunk_size: int, on_chunk: Callable[[in
         path = checkpoints / f"chunk-{k:05d}.npz" if checkpoints is not None else None
         res = ChunkResult.load(path, len(part)) if path is not None and path.exists() else None
         if res is None:
-            res = evaluate_prepared(engine, prep, _type_values(part, spec), spec)
+            res = evaluate_prepared(engine, prep, _type_values(part, spec), spec, threads)
             if path is not None:
                 res.save(path)
         lonlat_parts.append(prep.lonlat)

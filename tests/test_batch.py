@@ -71,3 +71,18 @@ def test_batch_equals_single_checks(engine, sites, types):
 def test_the_sites_exercise_every_verdict(engine, sites):
     verdicts = set(evaluate_many(engine, sites, ("heavy_chemical",)).verdict)
     assert {"prohibited", "restricted", "notice", "not_covered"} <= verdicts
+
+
+def test_threads_give_the_same_table(engine):
+    """Points evaluated in parts on two threads: every column as one thread gives it."""
+    idx = engine.index
+    rng = np.random.default_rng(18)
+    w, s, e, n = shapely.bounds(idx.planned_region)
+    points = shapely.points(rng.uniform(w, e, 45_000), rng.uniform(s, n, 45_000))
+    one = evaluate_many(engine, points, None)
+    two = evaluate_many(engine, points, None, threads=2)
+    assert (one.verdict == two.verdict).all()
+    assert (one.rule_ids_joined == two.rule_ids_joined).all()
+    np.testing.assert_array_equal(one.min_distance_m, two.min_distance_m)
+    np.testing.assert_array_equal(one.covered_ratio, two.covered_ratio)
+    assert len(set(one.verdict)) >= 3

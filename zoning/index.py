@@ -255,6 +255,7 @@ class ZoneIndex:
         shapely.prepare(self.planned_region)
         if len(self.unit_geoms):
             shapely.prepare(self.unit_geoms)
+        self._warm = False  # prepared afresh: not built yet
 
     # -- jurisdictions --------------------------------------------------------------
     def _build_jurisdictions(self, layers: list[LayerFeatures]) -> list[tuple[shapely.Geometry, int]]:
@@ -461,6 +462,23 @@ class ZoneIndex:
         self.zone_ref = np.full(len(self.zone_rule), -1, dtype=np.int64)
         self.zone_ref[measured] = ref_of
         self.references = ReferenceChunks(shapely.from_wkb(distinct))
+        self._warm = False
+
+    def warm(self) -> None:
+        """Build now what GEOS builds lazily on a prepared geometry's first point test or
+        distance (the point-in-area index, the facet index): that first use is not thread-safe
+        (libgeos/geos#825), later point tests only read. Done once, before threads share them."""
+        if getattr(self, "_warm", False):
+            return
+        for geoms in (self.pieces, self.unit_geoms, np.array([self.planned_region], dtype=object)):
+            xy, owner = shapely.get_coordinates(geoms, return_index=True)
+            if len(xy):  # one test per geometry, at its first vertex
+                first = np.searchsorted(owner, np.arange(len(geoms))).clip(max=len(xy) - 1)
+                shapely.intersects_xy(geoms, xy[first, 0], xy[first, 1])
+        refs = self.references.references
+        if len(refs):
+            shapely.distance(refs, shapely.points(np.zeros(len(refs)), np.zeros(len(refs))))
+        self._warm = True
 
     # -- 三线一单 control units ----------------------------------------------------------
     _UNIT_FIELDS = ("code", "name", "unit_class", "access_list")
