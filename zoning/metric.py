@@ -58,6 +58,10 @@ def to_metric(geoms):
     """WGS84 lon/lat geometry (or array of them) → EPSG:4545 metres, edges kept straight in lon/lat."""
     if isinstance(geoms, shapely.Point) and not geoms.is_empty:  # one point, as most checks are: no edges
         return shapely.Point(*_forward().transform(geoms.x, geoms.y))
+    if isinstance(geoms, np.ndarray) and geoms.size and (shapely.get_type_id(geoms) == 0).all() \
+            and not shapely.is_empty(geoms).any():  # many points (a screen): no edges, one copy
+        xy = shapely.get_coordinates(geoms)
+        return shapely.points(*_forward().transform(xy[:, 0], xy[:, 1])).reshape(geoms.shape)
     return _apply(_forward(), shapely.segmentize(geoms, _DENSIFY_DEG))
 
 
