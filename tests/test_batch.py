@@ -86,3 +86,43 @@ def test_threads_give_the_same_table(engine):
     np.testing.assert_array_equal(one.min_distance_m, two.min_distance_m)
     np.testing.assert_array_equal(one.covered_ratio, two.covered_ratio)
     assert len(set(one.verdict)) >= 3
+
+
+def test_threads_sharing_a_cached_index_do_not_corrupt_memory(engine, tmp_path):
+    """An index read back from the zone cache, shared by batch threads and a thread of single
+    point checks (as the service's job runner and event loop share it). Sharing GEOS prepared
+    geometries between threads corrupted the heap (glibc aborted the process in most runs);
+    each thread now prepares its own copies. Run in a child process, so a crash fails the test
+    rather than the suite."""
+    import pickle
+    import subprocess
+    import sys
+
+    path = tmp_path / "index.pickle"
+    path.write_bytes(pickle.dumps(engine.index))
+    child = f"""
+import pickle, threading
+import numpy as np, shapely
+from ecozone.zoning.catalog import load_catalog
+from ecozone.zoning.engine import Engine
+from ecozone.zoning.batch import evaluate_many
+index = pickle.loads(open({str(path)!r}, "rb").read())
+index.catalog = load_catalog()
+engine = Engine(index)
+rng = np.random.default_rng(5)
+w, s, e, n = shapely.bounds(index.planned_region)
+points = shapely.points(rng.uniform(w, e, 120_000), rng.uniform(s, n, 120_000))
+def singles():
+    for p in points[:3000]:
+        engine.evaluate_metric(p, ("heavy_chemical",))
+t = threading.Thread(target=singles)
+t.start()
+first = evaluate_many(engine, points, None, threads=3)
+for _ in range(3):
+    again = evaluate_many(engine, points, None, threads=3)
+    assert (again.rule_ids_joined == first.rule_ids_joined).all()
+t.join()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

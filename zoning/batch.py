@@ -109,7 +109,7 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     if extended.any():
         ext = np.flatnonzero(extended)
         dims = shapely.get_dimensions(sites[ext])
-        inside = shapely.contains_properly(idx.planned_region, sites[ext])
+        inside = shapely.contains_properly(idx.planned_region_prepared(), sites[ext])
         part = ext[~inside]
         if part.size:
             measure = np.where(dims[~inside] == 2, shapely.area(sites[part]), shapely.length(sites[part]))

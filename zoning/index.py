@@ -18,6 +18,8 @@ therefore never decides an answer; it only prunes.
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -146,6 +148,23 @@ class _Wkb:
         return shapely.from_wkb(self.wkb) if len(self.wkb) else np.array([], dtype=object)
 
 
+_THREAD_COPIES = threading.local()
+
+
+def _per_thread(owner, name: str, make) -> shapely.Geometry | np.ndarray:
+    """A prepared copy of ``make()`` for the calling thread, kept per (owner object, name)."""
+    copies = getattr(_THREAD_COPIES, "copies", None)
+    if copies is None:
+        copies = _THREAD_COPIES.copies = weakref.WeakKeyDictionary()
+    mine = copies.setdefault(owner, {})
+    got = mine.get(name)
+    if got is None:
+        original = make()
+        got = mine[name] = shapely.from_wkb(shapely.to_wkb(original))  # a copy: its own GEOS object
+        shapely.prepare(got)
+    return got
+
+
 class _KeptZones:
     """A previous index's tree pieces grouped by zone, for zones an incremental compile keeps."""
 
@@ -210,6 +229,8 @@ class ZoneIndex:
         self._build_tree(jurisdiction_pieces)
         self._build_control_units(layers)
         del self._metric_by_layer
+        shapely.destroy_prepared(list(self.jurisdiction_geom.values()))  # compiled: shared from now on
+        self.warm()
 
     def _keep_rule(self, kept: _KeptZones, rule_idx: int, rule: Rule) -> None:
         prev = kept.index
@@ -250,12 +271,9 @@ class ZoneIndex:
         self.clips = list(self.clips)
         self.jurisdiction_geom = dict(zip(codes, geoms.geometries()))
         self.zones = Zones(**zones, reference=self.zone_reference.tolist(), region=self.zone_region.tolist())
-        # What was prepared when compiled is prepared again (pickles come back unprepared).
-        shapely.prepare(self.pieces)
-        shapely.prepare(self.planned_region)
-        if len(self.unit_geoms):
-            shapely.prepare(self.unit_geoms)
-        self._warm = False  # prepared afresh: not built yet
+        # Nothing is prepared again: threads prepare their own copies (see warm).
+        self._warm = False
+        self.warm()
 
     # -- jurisdictions --------------------------------------------------------------
     def _build_jurisdictions(self, layers: list[LayerFeatures]) -> list[tuple[shapely.Geometry, int]]:
@@ -276,8 +294,8 @@ class ZoneIndex:
         # loaded without a plan (綦江区 around 万盛) is known, but nothing there may be called permitted.
         planned = {p.jurisdiction_code for p in self.catalog.plans}
         self.planned_codes = frozenset(c for c in self.jurisdiction_codes if c in planned)
+        # Not prepared here: see planned_region_prepared.
         self.planned_region = shapely.union_all([self.jurisdiction_geom[c] for c in sorted(self.planned_codes)])
-        shapely.prepare(self.planned_region)
         # Where sites can plausibly be: the loaded districts' bounds (WGS84 degrees).
         district_frames = [layer.frame for layer in layers if layer.kind == "district" and len(layer.frame)]
         self.loaded_bounds_lonlat: tuple[float, ...] | None = (
@@ -451,8 +469,9 @@ class ZoneIndex:
         self.pieces = np.array(pieces, dtype=object)
         self.piece_owner = np.array(owner, dtype=np.int64)
         self.tree = STRtree(self.pieces)
-        shapely.prepare(self.pieces)
+        shapely.prepare(self.pieces)  # for classifying the cells, here, on one thread
         self.cells = CellIndex(self.pieces)
+        shapely.destroy_prepared(self.pieces)  # shared: never prepared (see warm)
         # Complement zones ("outside every park") measure to the union of what they exclude.
         self.zone_complement = np.array([self.catalog.rules[r].zone.complement for r in z.rule_idx], dtype=bool)
         # Buffered and complement zones measure to their reference (the others report 0: a
@@ -464,21 +483,29 @@ class ZoneIndex:
         self.references = ReferenceChunks(shapely.from_wkb(distinct))
         self._warm = False
 
+    # Threads share this index (the service's event loop and threadpool, its job runner, batch
+    # threads). GEOS's prepared geometries are not thread-safe (libgeos/geos#825): two threads
+    # testing points against the same prepared pieces corrupted the heap here, even after every
+    # piece had answered once. So nothing shared is prepared; each thread that needs a prepared
+    # geometry gets its own copy (pieces_prepared, planned_region_prepared,
+    # ReferenceChunks.nearest), made on its first use.
     def warm(self) -> None:
-        """Build now what GEOS builds lazily on a prepared geometry's first point test or
-        distance (the point-in-area index, the facet index): that first use is not thread-safe
-        (libgeos/geos#825), later point tests only read. Done once, before threads share them."""
+        """Make the trees' first query now, on one thread: GEOS builds an STRtree on its first
+        query (done at compile and when read from the cache)."""
         if getattr(self, "_warm", False):
             return
-        for geoms in (self.pieces, self.unit_geoms, np.array([self.planned_region], dtype=object)):
-            xy, owner = shapely.get_coordinates(geoms, return_index=True)
-            if len(xy):  # one test per geometry, at its first vertex
-                first = np.searchsorted(owner, np.arange(len(geoms))).clip(max=len(xy) - 1)
-                shapely.intersects_xy(geoms, xy[first, 0], xy[first, 1])
-        refs = self.references.references
-        if len(refs):
-            shapely.distance(refs, shapely.points(np.zeros(len(refs)), np.zeros(len(refs))))
+        for tree in (self.tree, self.unit_tree, self.references.tree):
+            if tree is not None:
+                tree.query(shapely.Point(0, 0))
         self._warm = True
+
+    def pieces_prepared(self) -> np.ndarray:
+        """This thread's prepared copy of the tree pieces (for point lookups in the cell grid)."""
+        return _per_thread(self, "pieces", lambda: self.pieces)
+
+    def planned_region_prepared(self) -> shapely.Geometry:
+        """This thread's prepared copy of the planned region (coverage of lines and polygons)."""
+        return _per_thread(self, "planned_region", lambda: self.planned_region)
 
     # -- 三线一单 control units ----------------------------------------------------------
     _UNIT_FIELDS = ("code", "name", "unit_class", "access_list")
@@ -498,8 +525,6 @@ class ZoneIndex:
         self.unit_geoms = np.array(geoms, dtype=object)
         self.unit_attrs = attrs
         self.unit_tree = STRtree(self.unit_geoms) if geoms else None
-        if geoms:
-            shapely.prepare(self.unit_geoms)
         self.unit_cells = CellIndex(self.unit_geoms, target_cells=250_000)  # a few large polygons
 
     def control_units_at(self, site_metric: shapely.Geometry, point: tuple[float, float] | None = None) -> list[dict]:
@@ -507,7 +532,7 @@ class ZoneIndex:
         if self.unit_tree is None:
             return []
         if point is not None:
-            hits = self.unit_cells.query_point(self.unit_geoms, *point)
+            hits = self.unit_cells.query_point(_per_thread(self, "unit_geoms", lambda: self.unit_geoms), *point)
         else:
             hits = self.unit_tree.query(site_metric, predicate="intersects")
         return [self.unit_attrs[i] for i in sorted(hits.tolist())]
@@ -543,7 +568,7 @@ class ZoneIndex:
         """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects
         (``point``: the site's x, y when it is a point, looked up in the cell grid)."""
         if point is not None:
-            hits = self.cells.query_point(self.pieces, *point)
+            hits = self.cells.query_point(self.pieces_prepared(), *point)
         else:
             hits = self.tree.query(site_metric, predicate="intersects")
         owners = sorted(set(self.piece_owner[hits].tolist()))
@@ -556,12 +581,12 @@ class ZoneIndex:
         is_point = shapely.get_type_id(sites) == 0
         if is_point.all():
             xy = shapely.get_coordinates(sites)
-            return self.cells.query(self.pieces, xy[:, 0], xy[:, 1])
+            return self.cells.query(self.pieces_prepared(), xy[:, 0], xy[:, 1])
         site_i, piece_i = self.tree.query(sites[~is_point], predicate="intersects")
         site_i = np.flatnonzero(~is_point)[site_i]
         if is_point.any():
             pts = np.flatnonzero(is_point)
             xy = shapely.get_coordinates(sites[pts])
-            pi, ci = self.cells.query(self.pieces, xy[:, 0], xy[:, 1])
+            pi, ci = self.cells.query(self.pieces_prepared(), xy[:, 0], xy[:, 1])
             site_i, piece_i = np.r_[site_i, pts[pi]], np.r_[piece_i, ci]
         return site_i, piece_i

@@ -73,7 +73,6 @@ class ReferenceChunks:
 
     def _index(self) -> None:
         self.tree = STRtree(self.chunks)
-        shapely.prepare(self.references)  # GEOS's indexed facet distance, for `nearest`
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
         return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref,
@@ -89,7 +88,12 @@ class ReferenceChunks:
     def nearest(self, sites, ref: int) -> np.ndarray:
         """Distance from each site to reference ``ref``, however far (no limit: a complement
         zone reports how far its site is from what it excludes)."""
-        return np.atleast_1d(shapely.distance(sites, self.references[ref]))
+        from ecozone.zoning.index import _per_thread  # (index imports this module)
+
+        # GEOS's indexed facet distance, on this thread's prepared copy (prepared geometries are
+        # not thread-safe; see ZoneIndex.warm).
+        prepared = _per_thread(self, "references", lambda: self.references)
+        return np.atleast_1d(shapely.distance(sites, prepared[ref]))
 
     def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray) -> np.ndarray:
         """For one site: the distance to each reference in ``refs`` when at most the matching
