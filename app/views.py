@@ -105,15 +105,11 @@ def _types_json(types: tuple[str, ...] | None):
 
 
 def map_url(site_lonlat: shapely.Geometry, project_type: tuple[str, ...] | None) -> str:
-    params: dict[str, str] = {}
-    if shapely.get_type_id(site_lonlat) == 0:
-        params["lon"] = f"{site_lonlat.x:.6f}"
-        params["lat"] = f"{site_lonlat.y:.6f}"
-    else:
-        params["geometry"] = shapely.to_geojson(shapely.set_precision(site_lonlat, 1e-6))
-    if project_type:
-        params["project_type"] = ",".join(project_type)
-    return "/v1/siting/map.html?" + urlencode(params)
+    types = "&" + urlencode({"project_type": ",".join(project_type)}) if project_type else ""
+    if isinstance(site_lonlat, shapely.Point):  # digits, '.' and '-': nothing to escape
+        return f"/v1/siting/map.html?lon={site_lonlat.x:.6f}&lat={site_lonlat.y:.6f}{types}"
+    geometry = shapely.to_geojson(shapely.set_precision(site_lonlat, 1e-6))
+    return "/v1/siting/map.html?" + urlencode({"geometry": geometry}) + types
 
 
 # Maps show a zone within this distance of the site (and at least twice its buffer).

@@ -116,6 +116,8 @@ def to_wgs84(geom: shapely.Geometry, incrs: InputCRS) -> shapely.Geometry:
                 where=f"vertex {i}",
                 crs=incrs.label,
             )
+    if incrs.label == WGS84 and np.isfinite(xy).all():  # already what we want: nothing to transform
+        return geom
     if incrs.label == BD09:
         lon, lat = gcj02_to_wgs84(*bd09_to_gcj02(xy[:, 0], xy[:, 1]))
     elif incrs.label == GCJ02:
