@@ -15,6 +15,7 @@ overriding rule meets. Rule-id lists are built per distinct list, not per site.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -62,6 +63,16 @@ def _first_of_runs(*keys: np.ndarray) -> np.ndarray:
 
 # Below this many sites a part is not worth a thread.
 _MIN_THREAD_PART = 20_000
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """A pool kept for the process: its threads keep the prepared copies of the pieces they
+    made (ZoneIndex.pieces_prepared) from one chunk to the next."""
+    pool = _POOLS.get(size)
+    if pool is None:
+        pool = _POOLS.setdefault(size, ThreadPoolExecutor(size, thread_name_prefix="ecozone-batch"))
+    return pool
 
 
 def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] | None = None,
@@ -75,11 +86,9 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
     sites = np.asarray(sites, dtype=object)
     parts = min(threads, sites.size // _MIN_THREAD_PART)
     if parts > 1 and bool((shapely.get_type_id(sites) == 0).all()):
-        from concurrent.futures import ThreadPoolExecutor
-
         engine.index.warm()
-        with ThreadPoolExecutor(parts) as pool:
-            results = list(pool.map(lambda part: _evaluate(engine, part, project_type), np.array_split(sites, parts)))
+        pool = _pool(parts)
+        results = list(pool.map(lambda part: _evaluate(engine, part, project_type), np.array_split(sites, parts)))
         offsets = np.cumsum([0] + [len(r.rule_lists) for r in results[:-1]])
         return BatchResult(
             np.concatenate([r.verdict for r in results]),
