@@ -39,6 +39,9 @@ class BatchResult:
     # Binding rules per site, strictest first: site i's are rule_lists[rule_list_of[i]].
     rule_list_of: np.ndarray
     rule_lists: list[tuple[str, ...]]
+    # Asked for (per_rule=True): one row per (site, binding rule) — site index, rule id, distance
+    # in metres from the site to that rule's nearest zone reference (0 inside an unbuffered zone).
+    per_rule: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def rule_ids(self) -> list[list[str]]:
@@ -76,31 +79,36 @@ def _pool(size: int) -> ThreadPoolExecutor:
 
 
 def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] | None = None,
-                  threads: int = 1) -> BatchResult:
-    """Evaluate metric sites (an object array of shapely geometries) for one project type.
+                  threads: int = 1, per_rule: bool = False) -> BatchResult:
+    """Evaluate metric sites (an object array of shapely geometries) for one project type;
+    ``per_rule``: also every (site, rule) distance.
 
     ``threads`` > 1 evaluates contiguous parts at once (shapely and numpy release the GIL for
-    the heavy work): only for points, whose tests read prepared geometries that are built
-    already (ZoneIndex.warm) — GEOS's prepared line/polygon predicates keep scratch state and
-    must not be shared between threads."""
+    the heavy work; each thread prepares its own geometries, see ZoneIndex.warm) — for points,
+    the bulk case and the one tested on threads; other sites are evaluated on one."""
     sites = np.asarray(sites, dtype=object)
     parts = min(threads, sites.size // _MIN_THREAD_PART)
     if parts > 1 and bool((shapely.get_type_id(sites) == 0).all()):
         engine.index.warm()
         pool = _pool(parts)
-        results = list(pool.map(lambda part: _evaluate(engine, part, project_type), np.array_split(sites, parts)))
+        split = np.array_split(sites, parts)
+        results = list(pool.map(lambda part: _evaluate(engine, part, project_type, per_rule), split))
         offsets = np.cumsum([0] + [len(r.rule_lists) for r in results[:-1]])
+        starts = np.cumsum([0] + [len(part) for part in split[:-1]])
         return BatchResult(
             np.concatenate([r.verdict for r in results]),
             np.concatenate([r.min_distance_m for r in results]),
             np.concatenate([r.covered_ratio for r in results]),
             np.concatenate([r.rule_list_of + o for r, o in zip(results, offsets)]),
             [ids for r in results for ids in r.rule_lists],
+            tuple(np.concatenate(c) for c in zip(*[(r.per_rule[0] + st, r.per_rule[1], r.per_rule[2])
+                                                   for r, st in zip(results, starts)])) if per_rule else None,
         )
-    return _evaluate(engine, sites, project_type)
+    return _evaluate(engine, sites, project_type, per_rule)
 
 
-def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] | None) -> BatchResult:
+def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] | None,
+              per_rule: bool = False) -> BatchResult:
     idx = engine.index
     catalog = engine.catalog
     n = sites.size
@@ -182,7 +190,7 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
 
     effects = np.array([_RANK[r.effect] for r in catalog.rules])
     eff = effects[rule_of]
-    dist = _complement_distances(idx, sites, k, ps, pz, eff, dist)
+    dist = _complement_distances(idx, sites, k, ps, pz, eff, dist, every=per_rule)
 
     # Per site: strictest effect, nearest distance, and its rules strictest first, then nearest,
     # then by id.
@@ -197,10 +205,11 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     rule_list_of, rule_lists = _rule_lists(n, ps, rule_of, [r.id for r in catalog.rules])
     verdict = _VERDICTS[best]
     verdict[covered <= 0] = NOT_COVERED
-    return BatchResult(verdict, min_dist, covered, rule_list_of, rule_lists)
+    rows = (ps, np.array([r.id for r in catalog.rules], dtype=object)[rule_of], dist[order]) if per_rule else None
+    return BatchResult(verdict, min_dist, covered, rule_list_of, rule_lists, rows)
 
 
-def _complement_distances(idx, sites, k, ps, pz, eff, dist) -> np.ndarray:
+def _complement_distances(idx, sites, k, ps, pz, eff, dist, every: bool = False) -> np.ndarray:
     """Fill in the distances of complement zones ("outside every park": measured to the nearest
     park) — only as far as the answer depends on them, for they are the costliest to measure
     (one GEOS distance to a whole layer's union per site). A site's answer uses a distance for
@@ -209,8 +218,8 @@ def _complement_distances(idx, sites, k, ps, pz, eff, dist) -> np.ndarray:
     rule of that effect that is not at 0 m (the order needs the value); where the site's other
     rules of that effect are all at 0 m, only whether it is 0 too decides the order (a cheap
     intersects test; a positive distance is then kept as inf, which orders the same and cannot
-    be the minimum, another rule being at 0); otherwise the value is never read. Rows come
-    sorted by site."""
+    be the minimum, another rule being at 0); otherwise the value is never read. ``every``:
+    measure them all (per-rule distances were asked for). Rows come sorted by site."""
     comp = idx.zone_complement[pz]
     if not comp.any():
         return dist
@@ -225,7 +234,7 @@ def _complement_distances(idx, sites, k, ps, pz, eff, dist) -> np.ndarray:
     unsure_in = np.bincount(group, weights=~known_zero, minlength=sites.size * n_eff).astype(np.int64)
     c = np.flatnonzero(comp)
     others_unsure = unsure_in[group[c]] - 1  # besides the row itself
-    exact = ~zero_other[ps[c]] | (others_unsure > 0)
+    exact = ~zero_other[ps[c]] | (others_unsure > 0) | every
     zero_test = ~exact & (rows_in[group[c]] > 1)
     refs = idx.zone_ref[pz]
     for ref in np.unique(refs[c]).tolist():
