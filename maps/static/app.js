@@ -1455,17 +1455,7 @@
 
   function setSuitArea(kind) {
     state.suit.areaKind = kind;
-    /* A ring's area on the sphere (m²), for the hint only: the service measures on the ellipsoid. */
-  function sphericalArea(ring) {
-    var d2r = Math.PI / 180, R = 6378137, sum = 0;
-    for (var i = 0; i + 1 < ring.length; i++) {
-      var a = ring[i], b = ring[i + 1];
-      sum += (b[0] - a[0]) * d2r * (2 + Math.sin(a[1] * d2r) + Math.sin(b[1] * d2r));
-    }
-    return Math.abs(sum * R * R / 2);
-  }
-
-  document.querySelectorAll("#suit-modes .mode").forEach(function (b) {
+    document.querySelectorAll("#suit-modes .mode").forEach(function (b) {
       var on = b.getAttribute("data-area") === kind;
       b.classList.toggle("active", on);
       b.setAttribute("aria-pressed", on ? "true" : "false");
