@@ -71,7 +71,7 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 def _pool(size: int) -> ThreadPoolExecutor:
     """A pool kept for the process: its threads keep the prepared copies of the pieces they
-    made (ZoneIndex.pieces_prepared) from one chunk to the next."""
+    made (ZoneIndex.prepared) from one chunk to the next."""
     pool = _POOLS.get(size)
     if pool is None:
         pool = _POOLS.setdefault(size, ThreadPoolExecutor(size, thread_name_prefix="ecozone-batch"))
@@ -126,7 +126,7 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     if extended.any():
         ext = np.flatnonzero(extended)
         dims = shapely.get_dimensions(sites[ext])
-        inside = shapely.contains_properly(idx.planned_region_prepared(), sites[ext])
+        inside = shapely.contains_properly(idx.prepared("planned_region"), sites[ext])
         part = ext[~inside]
         if part.size:
             measure = np.where(dims[~inside] == 2, shapely.area(sites[part]), shapely.length(sites[part]))
@@ -141,9 +141,7 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     ps, pz = key // n_zones, key % n_zones
     rule_of = idx.zone_rule[pz]
     if project_type is not None:
-        binding = catalog.binding(project_type)[0]
-        binds = np.array([r.id in binding for r in catalog.rules])
-        keep = binds[rule_of]
+        keep = catalog.binding_mask(project_type)[rule_of]
         ps, pz, rule_of = ps[keep], pz[keep], rule_of[keep]
 
     # Exact tests and the distances the answers report (geodesic metres to the reference's

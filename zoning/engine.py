@@ -146,11 +146,11 @@ class Engine:
             return Coverage(0.0)
         if shapely.get_type_id(site) == 0:
             return Coverage(1.0)  # the tree's exact predicate put this point in a planned district
-        if shapely.contains_properly(idx.planned_region_prepared(), site):
+        if shapely.contains_properly(idx.prepared("planned_region"), site):
             return Coverage(1.0)
         dim = shapely.get_dimensions(site)
         if dim == 0:
-            return Coverage(float(shapely.intersects(idx.planned_region_prepared(), shapely.get_parts(site)).mean()))
+            return Coverage(float(shapely.intersects(idx.prepared("planned_region"), shapely.get_parts(site)).mean()))
         measure = shapely.area if dim == 2 else shapely.length
         total = float(measure(site))
         if total <= 0:

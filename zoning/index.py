@@ -294,7 +294,7 @@ class ZoneIndex:
         # loaded without a plan (綦江区 around 万盛) is known, but nothing there may be called permitted.
         planned = {p.jurisdiction_code for p in self.catalog.plans}
         self.planned_codes = frozenset(c for c in self.jurisdiction_codes if c in planned)
-        # Not prepared here: see planned_region_prepared.
+        # Not prepared here: see ZoneIndex.prepared.
         self.planned_region = shapely.union_all([self.jurisdiction_geom[c] for c in sorted(self.planned_codes)])
         # Where sites can plausibly be: the loaded districts' bounds (WGS84 degrees).
         district_frames = [layer.frame for layer in layers if layer.kind == "district" and len(layer.frame)]
@@ -487,8 +487,8 @@ class ZoneIndex:
     # threads). GEOS's prepared geometries are not thread-safe (libgeos/geos#825): two threads
     # testing points against the same prepared pieces corrupted the heap here, even after every
     # piece had answered once. So nothing shared is prepared; each thread that needs a prepared
-    # geometry gets its own copy (pieces_prepared, planned_region_prepared,
-    # ReferenceChunks.nearest), made on its first use.
+    # geometry gets its own copy (ZoneIndex.prepared, ReferenceChunks.nearest), made on its
+    # first use.
     def warm(self) -> None:
         """Make the trees' first query now, on one thread: GEOS builds an STRtree on its first
         query (done at compile and when read from the cache)."""
@@ -499,13 +499,10 @@ class ZoneIndex:
                 tree.query(shapely.Point(0, 0))
         self._warm = True
 
-    def pieces_prepared(self) -> np.ndarray:
-        """This thread's prepared copy of the tree pieces (for point lookups in the cell grid)."""
-        return _per_thread(self, "pieces", lambda: self.pieces)
-
-    def planned_region_prepared(self) -> shapely.Geometry:
-        """This thread's prepared copy of the planned region (coverage of lines and polygons)."""
-        return _per_thread(self, "planned_region", lambda: self.planned_region)
+    def prepared(self, name: str):
+        """This thread's prepared copy of a geometry attribute: ``pieces`` and ``unit_geoms``
+        (point lookups in the cell grids), ``planned_region`` (coverage of lines and polygons)."""
+        return _per_thread(self, name, lambda: getattr(self, name))
 
     # -- 三线一单 control units ----------------------------------------------------------
     _UNIT_FIELDS = ("code", "name", "unit_class", "access_list")
@@ -532,7 +529,7 @@ class ZoneIndex:
         if self.unit_tree is None:
             return []
         if point is not None:
-            hits = self.unit_cells.query_point(_per_thread(self, "unit_geoms", lambda: self.unit_geoms), *point)
+            hits = self.unit_cells.query_point(self.prepared("unit_geoms"), *point)
         else:
             hits = self.unit_tree.query(site_metric, predicate="intersects")
         return [self.unit_attrs[i] for i in sorted(hits.tolist())]
@@ -568,7 +565,7 @@ class ZoneIndex:
         """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects
         (``point``: the site's x, y when it is a point, looked up in the cell grid)."""
         if point is not None:
-            hits = self.cells.query_point(self.pieces_prepared(), *point)
+            hits = self.cells.query_point(self.prepared("pieces"), *point)
         else:
             hits = self.tree.query(site_metric, predicate="intersects")
         owners = sorted(set(self.piece_owner[hits].tolist()))
@@ -581,12 +578,12 @@ class ZoneIndex:
         is_point = shapely.get_type_id(sites) == 0
         if is_point.all():
             xy = shapely.get_coordinates(sites)
-            return self.cells.query(self.pieces_prepared(), xy[:, 0], xy[:, 1])
+            return self.cells.query(self.prepared("pieces"), xy[:, 0], xy[:, 1])
         site_i, piece_i = self.tree.query(sites[~is_point], predicate="intersects")
         site_i = np.flatnonzero(~is_point)[site_i]
         if is_point.any():
             pts = np.flatnonzero(is_point)
             xy = shapely.get_coordinates(sites[pts])
-            pi, ci = self.cells.query(self.pieces_prepared(), xy[:, 0], xy[:, 1])
+            pi, ci = self.cells.query(self.prepared("pieces"), xy[:, 0], xy[:, 1])
             site_i, piece_i = np.r_[site_i, pts[pi]], np.r_[piece_i, ci]
         return site_i, piece_i
