@@ -602,9 +602,20 @@ class JobStore:
         self.root = self.data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.wake = threading.Event()  # set on submit: this process's runner looks at once
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        # Workers starting together all set up the new file. Switching it to WAL can fail with
+        # "database is locked" at once, without waiting out busy_timeout, while another process
+        # does the same; the set-up is idempotent, so it is simply tried again.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self._db() as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)

@@ -562,3 +562,33 @@ def test_a_killed_job_fails_when_the_data_changed_meanwhile(server_env, engine, 
     assert done["error"]["detail"]["current_data_version"] == second.get("/healthz").json()["data_version"]
     r = second.get(f"/v1/jobs/{job_id}/result")
     assert r.status_code == 409 and r.json()["error"]["detail"]["status"] == "failed"
+
+
+def _open_job_store(data_dir, barrier, results):
+    barrier.wait()  # every process opens the new file at the same moment
+    try:
+        JobStore(data_dir)
+        results.put("ok")
+    except Exception as e:  # reported to the test, not lost in the child
+        results.put(repr(e))
+
+
+@pytest.mark.slow
+def test_workers_starting_together_all_open_the_job_store(tmp_path):
+    """`ecozone serve --workers N` starts N processes that each open jobs.sqlite; on a new data
+    directory they all set it up at once. One used to die with "database is locked" (switching
+    to WAL does not wait for the others) and took the server down with it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    outcomes = []
+    for round_ in range(5):
+        barrier, results = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_open_job_store, args=(tmp_path / f"data{round_}", barrier, results))
+                 for _ in range(6)]
+        for p in procs:
+            p.start()
+        outcomes += [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=120)
+    assert outcomes == ["ok"] * 30, [o for o in outcomes if o != "ok"]
