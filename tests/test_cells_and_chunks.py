@@ -4,7 +4,9 @@
   predicate="intersects")`` finds — random points, every piece vertex, points on cell edges
   and corners, and point and line geometries among the polygons;
 - chunked references (zoning.nearest) give ``shapely.distance`` to the whole reference for
-  every pair within its limit, and inf beyond it.
+  every pair within its limit, and inf beyond it;
+- distances to a whole layer (complement zones), measured part by part for many points, are
+  GEOS's distance to the whole reference, bit for bit.
 """
 
 from __future__ import annotations
@@ -100,3 +102,32 @@ def test_chunked_distances_equal_geos_on_whole_references(index):
         assert np.isinf(one[~within[mine]]).all()
     far = refs.nearest(sites[:500], int(pair_ref[0]))
     np.testing.assert_allclose(far, shapely.distance(sites[:500], refs.references[pair_ref[0]]), atol=1e-6)
+
+
+def test_nearest_and_touches_equal_geos_on_every_reference(index):
+    """Complement zones measure how far a site is from a whole layer ("outside every park"):
+    many points are measured part by part, bounded by envelopes — the same distance as GEOS's
+    to the whole reference, for points far away, inside a part, on its boundary and at its
+    vertices; and `touches` is GEOS's intersects."""
+    refs = index.references
+    rng = np.random.default_rng(5)
+    w, s, e, n = shapely.bounds(index.planned_region)
+    tested_by_parts = 0
+    for ref in range(refs.n_refs):
+        whole = refs.references[ref]
+        vertices = shapely.get_coordinates(whole)
+        x0, y0, x1, y1 = shapely.bounds(whole).tolist()
+        on_boundary = shapely.line_interpolate_point(shapely.boundary(whole) if shapely.get_dimensions(whole) == 2
+                                                     else whole, rng.uniform(0, 1, 200), normalized=True)
+        points = np.concatenate([
+            shapely.points(rng.uniform(w, e, 2_000), rng.uniform(s, n, 2_000)),
+            shapely.points(vertices[rng.integers(0, len(vertices), 200)]),
+            np.atleast_1d(on_boundary),
+            shapely.points(rng.uniform(x0, x1, 300), rng.uniform(y0, y1, 300)),  # many inside its parts
+        ])
+        parts = int(refs.part_start[ref + 1] - refs.part_start[ref])
+        tested_by_parts += parts > 1
+        np.testing.assert_array_equal(refs.nearest(points, ref), shapely.distance(points, whole))
+        np.testing.assert_array_equal(refs.touches(points, ref), shapely.intersects(points, whole))
+        assert refs.nearest(points[7], ref)[0] == shapely.distance(points[7], whole)  # one site: GEOS's own
+    assert tested_by_parts >= 2  # the layers complement zones measure to have many parts

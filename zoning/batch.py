@@ -134,11 +134,17 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
             got = np.where(dims[~inside] == 2, shapely.area(cut), shapely.length(cut))
             covered[part] = np.where(measure > 0, np.minimum(got / np.where(measure > 0, measure, 1), 1.0), 1.0)
 
-    # Candidate (site, zone) pairs, deduplicated.
+    # Candidate (site, zone) pairs, deduplicated and sorted by site, then rule id, then zone:
+    # so one rule's rows are contiguous (its nearest zone is found without a sort), and the
+    # final order, strictest first, then nearest, then by rule id, is a stable sort by two keys.
     n_zones = max(len(idx.zone_rule), 1)
-    key = np.sort(site_i[~jur].astype(np.int64) * n_zones + owner[~jur])
+    id_rank = np.argsort(np.argsort(np.array([r.id for r in catalog.rules])))
+    zone_order = np.lexsort((np.arange(len(idx.zone_rule)), id_rank[idx.zone_rule]))
+    zone_pos = np.empty_like(zone_order)
+    zone_pos[zone_order] = np.arange(zone_order.size)
+    key = np.sort(site_i[~jur].astype(np.int64) * n_zones + zone_pos[owner[~jur]])
     key = key[_first_of_runs(key)]
-    ps, pz = key // n_zones, key % n_zones
+    ps, pz = key // n_zones, zone_order[key % n_zones]
     rule_of = idx.zone_rule[pz]
     if project_type is not None:
         keep = catalog.binding_mask(project_type)[rule_of]
@@ -170,12 +176,10 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
         dist[buffered] = np.maximum(d / k[bs] - idx.zone_half_width[bz], 0.0)
     ps, pz, rule_of, dist = ps[inside], pz[inside], rule_of[inside], dist[inside]
 
-    # One row per (site, rule), at its nearest zone. (A complement rule has one zone, so its
-    # distance, still unknown here, cannot change which zone is kept.)
-    order = np.lexsort((dist, rule_of, ps))
-    ps, pz, rule_of, dist = ps[order], pz[order], rule_of[order], dist[order]
-    first = _first_of_runs(ps, rule_of)
-    ps, pz, rule_of, dist = ps[first], pz[first], rule_of[first], dist[first]
+    # One row per (site, rule), at its nearest zone (ties: the first zone). (A complement rule
+    # has one zone, so its distance, still unknown here, cannot change which zone is kept.)
+    nearest = _nearest_per_rule(ps, rule_of, dist)
+    ps, pz, rule_of, dist = ps[nearest], pz[nearest], rule_of[nearest], dist[nearest]
 
     overriding = np.array([bool(r.overrides) for r in catalog.rules])
     if project_type is not None and overriding[rule_of].any():
@@ -187,6 +191,7 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
         ps, pz, rule_of, dist = ps[~drop], pz[~drop], rule_of[~drop], dist[~drop]
 
     effects = np.array([_RANK[r.effect] for r in catalog.rules])
+    n_eff = len(EFFECT_ORDER) + 1
     eff = effects[rule_of]
     dist = _complement_distances(idx, sites, k, ps, pz, eff, dist, every=per_rule)
 
@@ -197,14 +202,25 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     min_dist = np.full(n, np.inf)
     np.minimum.at(min_dist, ps, dist)
     min_dist[np.isinf(min_dist)] = np.nan
-    id_rank = np.argsort(np.argsort(np.array([r.id for r in catalog.rules])))
-    order = np.lexsort((id_rank[rule_of], dist, eff, ps))  # as Engine._findings orders them
+    order = np.lexsort((dist, ps * n_eff + eff))  # as Engine._findings orders them (ties: rule id, kept)
     ps, rule_of = ps[order], rule_of[order]
     rule_list_of, rule_lists = _rule_lists(n, ps, rule_of, [r.id for r in catalog.rules])
     verdict = _VERDICTS[best]
     verdict[covered <= 0] = NOT_COVERED
     rows = (ps, np.array([r.id for r in catalog.rules], dtype=object)[rule_of], dist[order]) if per_rule else None
     return BatchResult(verdict, min_dist, covered, rule_list_of, rule_lists, rows)
+
+
+def _nearest_per_rule(ps: np.ndarray, rule_of: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Rows to keep, on rows where each (site, rule)'s rows are contiguous: per (site, rule),
+    the first row at the least distance (one pass over the runs, no sort)."""
+    if not ps.size:
+        return np.zeros(0, dtype=np.int64)
+    first = _first_of_runs(ps, rule_of)
+    run_of = np.cumsum(first) - 1
+    least = np.minimum.reduceat(dist, np.flatnonzero(first))
+    at_least = np.flatnonzero(dist == least[run_of])
+    return at_least[_first_of_runs(run_of[at_least])]
 
 
 def _complement_distances(idx, sites, k, ps, pz, eff, dist, every: bool = False) -> np.ndarray:
@@ -240,7 +256,7 @@ def _complement_distances(idx, sites, k, ps, pz, eff, dist, every: bool = False)
         e = c[mine & exact]
         dist[e] = idx.references.nearest(sites[ps[e]], ref) / k[ps[e]]
         z = c[mine & zero_test]
-        dist[z] = np.where(shapely.intersects(sites[ps[z]], idx.references.references[ref]), 0.0, np.inf)
+        dist[z] = np.where(idx.references.touches(sites[ps[z]], ref), 0.0, np.inf)
         dist[c[mine & ~exact & ~zero_test]] = np.inf
     return dist
 
@@ -257,7 +273,10 @@ def _rule_lists(n: int, ps: np.ndarray, rule_of: np.ndarray, rule_ids: list[str]
     bits = max(int(len(rule_ids) + 1).bit_length(), 1)
     per_word = 63 // bits
     words = np.zeros((int(counts.max()) // per_word + 1, n), dtype=np.int64)
-    np.add.at(words, (pos // per_word, ps), (rule_of.astype(np.int64) + 1) << (bits * (pos % per_word)))
+    word = pos // per_word
+    packed = (rule_of.astype(np.int64) + 1) << (bits * (pos % per_word))
+    same_word = np.flatnonzero(_first_of_runs(ps, word))  # a site's rows for one word are contiguous
+    words[word[same_word], ps[same_word]] = np.add.reduceat(packed, same_word)
     order = np.lexsort(words[::-1])
     sorted_words = words[:, order]
     new = np.zeros(n, dtype=bool)

@@ -19,6 +19,9 @@ from shapely import STRtree
 from ecozone.zoning.cells import concat_ranges
 
 MAX_CHUNK_SEGMENTS = 32
+# `nearest` by parts: for at least this many points, on references of at most this many parts,
+# in blocks of points.
+_MANY_POINTS, _MAX_PARTS, _POINT_BLOCK = 64, 256, 4096
 _MAX_CHUNK_VERTICES = 64  # polygon pieces
 
 
@@ -73,6 +76,11 @@ class ReferenceChunks:
 
     def _index(self) -> None:
         self.tree = STRtree(self.chunks)
+        # Each reference's parts (the polygons of a layer's union), with their envelopes: how
+        # `nearest` finds the parts worth measuring for many points.
+        self.parts, part_of = shapely.get_parts(self.references, return_index=True)
+        self.part_start = np.searchsorted(part_of, np.arange(self.n_refs + 1))
+        self.part_bounds = shapely.bounds(self.parts).reshape(-1, 4)
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
         return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref,
@@ -85,15 +93,64 @@ class ReferenceChunks:
         self.references = shapely.from_wkb(state["ref_wkb"]) if len(state["ref_wkb"]) else np.array([], dtype=object)
         self._index()
 
-    def nearest(self, sites, ref: int) -> np.ndarray:
-        """Distance from each site to reference ``ref``, however far (no limit: a complement
-        zone reports how far its site is from what it excludes)."""
+    def _prepared(self) -> np.ndarray:
+        """This thread's prepared copies of the references (prepared geometries are not
+        thread-safe; see ZoneIndex.warm)."""
         from ecozone.zoning.index import _per_thread  # (index imports this module)
 
-        # GEOS's indexed facet distance, on this thread's prepared copy (prepared geometries are
-        # not thread-safe; see ZoneIndex.warm).
-        prepared = _per_thread(self, "references", lambda: self.references)
-        return np.atleast_1d(shapely.distance(sites, prepared[ref]))
+        return _per_thread(self, "references", lambda: self.references)
+
+    def nearest(self, sites, ref: int) -> np.ndarray:
+        """Distance from each site to reference ``ref``, however far (no limit: a complement
+        zone reports how far its site is from what it excludes). Many points are measured only
+        to the parts of the reference that can hold their nearest point; otherwise GEOS's
+        indexed facet distance to the whole reference."""
+        sites = np.atleast_1d(np.asarray(sites, dtype=object))
+        lo, hi = int(self.part_start[ref]), int(self.part_start[ref + 1])
+        if sites.size >= _MANY_POINTS and hi - lo <= _MAX_PARTS and bool((shapely.get_type_id(sites) == 0).all()):
+            return self._nearest_parts(sites, lo, hi)
+        return shapely.distance(sites, self._prepared()[ref])
+
+    def _nearest_parts(self, points: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Exact distances from points to parts lo:hi taken together, measuring each point only
+        against the parts whose envelope comes within the nearest part's upper bound. A part's
+        envelope is tight (each side holds one of its vertices), so the part is no farther from
+        a point than the farthest end of any one side: an upper bound; the distance to the
+        envelope is a lower bound."""
+        xy = shapely.get_coordinates(points)
+        b = self.part_bounds[lo:hi]
+        out = np.empty(points.size)
+        for s in range(0, points.size, _POINT_BLOCK):  # blocks bound the points × parts arrays
+            x, y = xy[s:s + _POINT_BLOCK, :1], xy[s:s + _POINT_BLOCK, 1:]
+            to_x0, to_x1, to_y0, to_y1 = np.abs(x - b[:, 0]), np.abs(x - b[:, 2]), np.abs(y - b[:, 1]), np.abs(y - b[:, 3])
+            lower = np.hypot(np.maximum(np.maximum(b[:, 0] - x, x - b[:, 2]), 0),
+                             np.maximum(np.maximum(b[:, 1] - y, y - b[:, 3]), 0))
+            far_x, far_y = np.maximum(to_x0, to_x1), np.maximum(to_y0, to_y1)
+            upper = np.minimum(np.minimum(np.hypot(to_x0, far_y), np.hypot(to_x1, far_y)),
+                               np.minimum(np.hypot(far_x, to_y0), np.hypot(far_x, to_y1))).min(axis=1, keepdims=True)
+            # (slack for rounding: a part left out wrongly would give a wrong distance)
+            pi, pj = np.nonzero(lower <= upper * (1 + 1e-9) + 1e-9)
+            d = shapely.distance(points[s + pi], self.parts[lo + pj])
+            out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]]))
+        return out
+
+    def touches(self, sites: np.ndarray, ref: int) -> np.ndarray:
+        """Whether each site intersects reference ``ref`` (points tested by x, y: no GEOS
+        point objects read)."""
+        prepared = self._prepared()[ref]
+        if not (sites.size and bool((shapely.get_type_id(sites) == 0).all())):
+            return shapely.intersects(sites, prepared)
+        xy = shapely.get_coordinates(sites)
+        out = np.zeros(sites.size, dtype=bool)
+        lo, hi = int(self.part_start[ref]), int(self.part_start[ref + 1])
+        if hi - lo <= _MAX_PARTS:  # only a point inside some part's envelope can touch it
+            b = self.part_bounds[lo:hi]
+            maybe = np.zeros(sites.size, dtype=bool)
+            for x0, y0, x1, y1 in b.tolist():
+                maybe |= (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+            out[maybe] = shapely.intersects_xy(prepared, xy[maybe, 0], xy[maybe, 1])
+            return out
+        return shapely.intersects_xy(prepared, xy[:, 0], xy[:, 1])
 
     def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray) -> np.ndarray:
         """For one site: the distance to each reference in ``refs`` when at most the matching
