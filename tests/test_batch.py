@@ -143,3 +143,20 @@ def test_per_rule_distances_are_the_findings_distances(engine, sites, types):
     assert worst <= 0.05 + 1e-9
     threaded = evaluate_many(engine, sites[shapely.get_type_id(sites) == 0], types, per_rule=True)
     assert threaded.per_rule[0].size > 0
+
+
+def test_rows_are_ordered_as_a_full_sort_orders_them():
+    """The batch orders each site's rules by (site and effect, distance), stably, without
+    sorting every row by distance: the same order np.lexsort gives — groups of many sizes,
+    rows at 0 m and away from it, ties, unsorted groups."""
+    from ecozone.zoning.batch import _order_by_group_then_distance
+
+    rng = np.random.default_rng(17)
+    sizes = rng.choice([1, 1, 2, 3, 5, 12], 30_000)
+    group = np.repeat(np.arange(sizes.size) * 4, sizes) + rng.integers(0, 4, sizes.sum())
+    group[rng.random(group.size) < 0.01] = rng.integers(0, group.max(), 1)  # a few out of place
+    dist = np.where(rng.random(group.size) < 0.4, 0.0, rng.choice([1.0, 2.5, 7.25, np.inf], group.size))
+    dist[rng.random(group.size) < 0.3] = rng.uniform(0, 5000, 1)  # ties at one random distance too
+    dist = np.where(rng.random(group.size) < 0.2, rng.uniform(0, 5000, group.size), dist)
+    np.testing.assert_array_equal(_order_by_group_then_distance(group, dist), np.lexsort((dist, group)))
+    assert _order_by_group_then_distance(np.zeros(0, np.int64), np.zeros(0)).size == 0

@@ -193,10 +193,10 @@ class ReferenceChunks:
             return out
         site_key, qi, ci = site_key[keep], qi[keep], ci[keep]
         d = shapely.distance(sites[u[qi]], self.chunks[ci])
-        order = np.lexsort((d, site_key))
+        order = np.argsort(site_key, kind="stable")  # (nearly sorted: the tree answers by site)
         site_key, d = site_key[order], d[order]
-        first = np.r_[True, site_key[1:] != site_key[:-1]]
-        keys, dmin = site_key[first], d[first]
+        first = np.flatnonzero(np.r_[True, site_key[1:] != site_key[:-1]])
+        keys, dmin = site_key[first], np.minimum.reduceat(d, first)
         pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
         found = keys[pos] == wanted
         out[found] = dmin[pos[found]]
