@@ -1,8 +1,9 @@
 """The two lookups a check stands on give GEOS's own answers:
 
 - the cell grid (zoning.cells) finds exactly the polygons ``STRtree.query(point,
-  predicate="intersects")`` finds — random points, every piece vertex, points on cell edges
-  and corners, and point and line geometries among the polygons;
+  predicate="intersects")`` finds — random points, piece vertices, points on boundaries
+  between vertices and a hair from vertices, points on cell edges and corners, and point and
+  line geometries among the polygons;
 - chunked references (zoning.nearest) give ``shapely.distance`` to the whole reference for
   every pair within its limit, and inf beyond it;
 - distances to a whole layer (complement zones), measured part by part for many points, are
@@ -37,7 +38,11 @@ def _probe_points(index, rng) -> np.ndarray:
     gx = cells.origin[0] + rng.integers(0, cells.nx, 2_000) * cells.size
     gy = cells.origin[1] + rng.integers(0, cells.ny, 2_000) * cells.size
     on_grid = np.column_stack([np.r_[gx, gx, rng.uniform(w, e, 2_000)], np.r_[gy, rng.uniform(s, n, 2_000), gy]])
-    return np.vstack([random, vertices, on_grid])
+    # Points on boundaries between vertices, and a hair either side of vertices.
+    rings = shapely.boundary(index.pieces[rng.choice(len(index.pieces), 3_000)])
+    along = shapely.get_coordinates(shapely.line_interpolate_point(rings, rng.uniform(0, 1, rings.size), normalized=True))
+    nudged = vertices[:2_000] + rng.choice([-1e-7, 0.0, 1e-7], (2_000, 2))
+    return np.vstack([random, vertices, on_grid, along, nudged])
 
 
 def test_cell_grid_finds_what_the_tree_finds(index):

@@ -10,7 +10,7 @@ The answer is the same as ``STRtree.query(point, predicate="intersects")`` (a te
 them, boundaries and vertices included).
 
 Cells are classified without a GEOS call per (polygon, cell): boundaries are densified to
-half a cell and every cell within one cell of a boundary vertex is marked *crossed*
+half a cell and the cells each short piece of boundary can pass through are marked *crossed*
 (conservatively — a crossed cell only costs an exact test); each remaining cell in a polygon's
 bounding box is wholly inside or wholly outside it, which one point-in-polygon test of its
 centre decides, for all cells at once.
@@ -85,22 +85,22 @@ class CellIndex:
         if n == 0:
             return (np.empty(0, np.int64),) * 2 + (np.empty(0, bool),)
         nx, ny = self.nx, self.ny
-        # Cells a boundary may cross: 3 × 3 around every vertex of the boundary densified to
-        # half a cell (a crossing point is within a quarter cell of such a vertex).
+        # Cells a boundary may cross. Densified to half a cell, each piece of the boundary
+        # between consecutive vertices has its ends in the same cell or in neighbours, and lies
+        # in the block of cells between theirs (as floor() is monotone, no rounding can put a
+        # point of the piece, or a query point beside it, in a cell outside that block): the
+        # ends' cells, and for a diagonal step the two cells beside it.
         # (A point or line has no interior: its cells are all "crossed", found from the geometry itself.)
         outline = np.where(shapely.get_dimensions(geoms) == 2, shapely.boundary(geoms), geoms)
         boundary = shapely.segmentize(outline, self.size / 2)
         xy, owner = shapely.get_coordinates(boundary, return_index=True)
         cx, cy = self._cell_of(xy[:, 0], xy[:, 1])
-        # Vertex cells first (a boundary leaves several vertices in each cell it crosses).
-        vertex_keys = _distinct((owner * ny + cy) * nx + cx)
-        owner, cy, cx = vertex_keys // (nx * ny), (vertex_keys // nx) % ny, vertex_keys % nx
-        near = []
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                ok = (cx + dx >= 0) & (cx + dx < nx) & (cy + dy >= 0) & (cy + dy < ny)
-                near.append((owner[ok] * (nx * ny) + (cy[ok] + dy) * nx + cx[ok] + dx))
-        crossed_keys = _distinct(np.concatenate(near))
+        diagonal = np.flatnonzero((owner[1:] == owner[:-1]) & (np.abs(np.diff(cx)) == 1) & (np.abs(np.diff(cy)) == 1))
+        o = np.r_[owner, owner[diagonal], owner[diagonal]]
+        mx = np.r_[cx, cx[diagonal], cx[diagonal + 1]]
+        my = np.r_[cy, cy[diagonal + 1], cy[diagonal]]
+        ok = (mx >= 0) & (mx < nx) & (my >= 0) & (my < ny)
+        crossed_keys = _distinct(o[ok] * (nx * ny) + my[ok] * nx + mx[ok])
         # Every cell of each polygon's bounding box.
         bx0, by0 = self._cell_of(bounds[:, 0], bounds[:, 1])
         bx1, by1 = self._cell_of(bounds[:, 2], bounds[:, 3])
