@@ -109,6 +109,37 @@ def test_chunked_distances_equal_geos_on_whole_references(index):
     np.testing.assert_allclose(far, shapely.distance(sites[:500], refs.references[pair_ref[0]]), atol=1e-6)
 
 
+def test_point_distances_within_reach_equal_geos(index):
+    """Points (the batch's bulk case) take their own path when every limit is within its
+    reference's reach: the same answers — pairs sorted or not, a (site, reference) pair asked
+    twice with different limits, limits a hair either side of the true distance and exactly
+    at it."""
+    refs = index.references
+    rng = np.random.default_rng(9)
+    buffered = np.flatnonzero(refs.reach > 1.0)
+    near = rng.choice(buffered, 20_000)  # each point within about its reach of one reference
+    lines = np.array([shapely.boundary(g) if shapely.get_dimensions(g) == 2 else g for g in refs.references[near]])
+    on = shapely.get_coordinates(shapely.line_interpolate_point(lines, rng.uniform(0, 1, near.size), normalized=True))
+    angle, radius = rng.uniform(0, 2 * np.pi, near.size), refs.reach[near] * np.sqrt(rng.uniform(0, 1.4, near.size))
+    points = shapely.points(on[:, 0] + radius * np.cos(angle), on[:, 1] + radius * np.sin(angle))
+    pair_site = np.repeat(np.arange(points.size), 3)
+    pair_ref = np.c_[near, near, rng.choice(buffered, near.size)].ravel()  # the same pair twice, and another
+    exact = shapely.distance(points[pair_site], refs.references[pair_ref])
+    reach = refs.reach[pair_ref]
+    limit = np.minimum(exact * rng.choice([0.5, 1 - 1e-9, 1 + 1e-9, 1.0], pair_site.size), reach)
+    limit = np.where(rng.random(limit.size) < 0.3, reach * rng.uniform(0, 1, limit.size), limit)
+    within = exact <= limit
+    assert within.sum() > 2_000 and (~within).sum() > 2_000
+    shuffled = rng.permutation(pair_site.size)
+    for order in (np.arange(pair_site.size), shuffled):
+        got = refs.distances(points, pair_site[order], pair_ref[order], limit[order])
+        np.testing.assert_array_equal(got, np.where(within[order], exact[order], np.inf))
+    for i in range(0, points.size, 97):  # the single-site path, on the same limits
+        mine = slice(3 * i, 3 * i + 3)
+        one = refs.distances_from(points[i], pair_ref[mine], limit[mine])
+        np.testing.assert_array_equal(one, np.where(within[mine], exact[mine], np.inf))
+
+
 def test_nearest_and_touches_equal_geos_on_every_reference(index):
     """Complement zones measure how far a site is from a whole layer ("outside every park"):
     many points are measured part by part, bounded by envelopes — the same distance as GEOS's

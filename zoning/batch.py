@@ -267,7 +267,7 @@ def _complement_distances(idx, sites, k, ps, pz, eff, dist, every: bool = False)
     # Per (site, effect): how many rows, and how many that are not known to be at 0 m.
     group = ps.astype(np.int64) * n_eff + eff
     rows_in = np.bincount(group, minlength=sites.size * n_eff)
-    unsure_in = np.bincount(group, weights=~known_zero, minlength=sites.size * n_eff).astype(np.int64)
+    unsure_in = np.bincount(group[~known_zero], minlength=sites.size * n_eff)
     c = np.flatnonzero(comp)
     others_unsure = unsure_in[group[c]] - 1  # besides the row itself
     exact = ~zero_other[ps[c]] | (others_unsure > 0) | every

@@ -480,7 +480,9 @@ class ZoneIndex:
         distinct, ref_of = np.unique(shapely.to_wkb(self.zone_reference[measured]), return_inverse=True)
         self.zone_ref = np.full(len(self.zone_rule), -1, dtype=np.int64)
         self.zone_ref[measured] = ref_of
-        self.references = ReferenceChunks(shapely.from_wkb(distinct))
+        reach = np.zeros(len(distinct))
+        np.maximum.at(reach, ref_of, self.zone_within[measured])
+        self.references = ReferenceChunks(shapely.from_wkb(distinct), reach)
         self._warm = False
 
     # Threads share this index (the service's event loop and threadpool, its job runner, batch
@@ -494,7 +496,7 @@ class ZoneIndex:
         query (done at compile and when read from the cache)."""
         if getattr(self, "_warm", False):
             return
-        for tree in (self.tree, self.unit_tree, self.references.tree):
+        for tree in (self.tree, self.unit_tree, self.references.tree, self.references.reach_tree):
             if tree is not None:
                 tree.query(shapely.Point(0, 0))
         self._warm = True

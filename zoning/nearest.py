@@ -22,6 +22,10 @@ MAX_CHUNK_SEGMENTS = 32
 # `nearest` by parts: for at least this many points, on references of at most this many parts,
 # in blocks of points.
 _MANY_POINTS, _MAX_PARTS, _POINT_BLOCK = 64, 256, 4096
+# Candidate searches reach a little beyond the limit, for a bound computed in floating point
+# (an envelope corner, a box edge) can round past a distance GEOS computes exactly at it; the
+# exact test against the limit is made on GEOS's distance.
+_SLACK = 1 + 1e-9
 _MAX_CHUNK_VERTICES = 64  # polygon pieces
 
 
@@ -68,14 +72,27 @@ class ReferenceChunks:
     one reference — a river named by several rules — so zones map to references, and a site's
     distance to a river is measured once.)"""
 
-    def __init__(self, references: np.ndarray):
+    def __init__(self, references: np.ndarray, reach_m: np.ndarray | None = None):
+        """``reach_m``: per reference, the farthest any zone measures from it (its largest
+        buffer distance, metres)."""
         self.references = np.asarray(references, dtype=object)
         self.n_refs = len(references)
         self.chunks, self.chunk_ref = _chunks(self.references, np.arange(self.n_refs))
+        # In metric units: the projection's scale factor is within 1 % of 1 here, and the
+        # exact test's slack is a micrometre; a limit beyond it takes the general path.
+        self.reach = (np.zeros(self.n_refs) if reach_m is None else np.asarray(reach_m, dtype=float)) * 1.01 + 1.0
         self._index()
 
     def _index(self) -> None:
         self.tree = STRtree(self.chunks)
+        # The chunks' envelopes grown by their reference's reach: the points a chunk may be
+        # within a zone's distance of are exactly the points in its grown envelope that the
+        # envelope distance test keeps, so points query this tree as they are (no box built
+        # around each point).
+        self.chunk_bounds = shapely.bounds(self.chunks).reshape(-1, 4)
+        grow = self.reach[self.chunk_ref]
+        self.reach_tree = STRtree(shapely.box(self.chunk_bounds[:, 0] - grow, self.chunk_bounds[:, 1] - grow,
+                                              self.chunk_bounds[:, 2] + grow, self.chunk_bounds[:, 3] + grow))
         # Each reference's parts (the polygons of a layer's union), with their envelopes: how
         # `nearest` finds the parts worth measuring for many points.
         self.parts, part_of = shapely.get_parts(self.references, return_index=True)
@@ -83,12 +100,13 @@ class ReferenceChunks:
         self.part_bounds = shapely.bounds(self.parts).reshape(-1, 4)
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
-        return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref,
+        return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref, "reach": self.reach,
                 "wkb": shapely.to_wkb(self.chunks), "ref_wkb": shapely.to_wkb(self.references)}
 
     def __setstate__(self, state):
         self.n_refs = state["n_refs"]
         self.chunk_ref = state["chunk_ref"]
+        self.reach = state["reach"]
         self.chunks = shapely.from_wkb(state["wkb"]) if len(state["wkb"]) else np.array([], dtype=object)
         self.references = shapely.from_wkb(state["ref_wkb"]) if len(state["ref_wkb"]) else np.array([], dtype=object)
         self._index()
@@ -128,8 +146,7 @@ class ReferenceChunks:
             far_x, far_y = np.maximum(to_x0, to_x1), np.maximum(to_y0, to_y1)
             upper = np.minimum(np.minimum(np.hypot(to_x0, far_y), np.hypot(to_x1, far_y)),
                                np.minimum(np.hypot(far_x, to_y0), np.hypot(far_x, to_y1))).min(axis=1, keepdims=True)
-            # (slack for rounding: a part left out wrongly would give a wrong distance)
-            pi, pj = np.nonzero(lower <= upper * (1 + 1e-9) + 1e-9)
+            pi, pj = np.nonzero(lower <= upper * _SLACK + 1e-9)
             d = shapely.distance(points[s + pi], self.parts[lo + pj])
             out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]]))
         return out
@@ -157,7 +174,7 @@ class ReferenceChunks:
         ``limit`` (exact), else inf."""
         if not refs.size:
             return np.empty(0)
-        r = float(limit.max())
+        r = float(limit.max()) * _SLACK + 1e-6
         xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
         # Every point within r of the site lies in its box grown by r: the candidates.
         ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
@@ -177,10 +194,12 @@ class ReferenceChunks:
         out = np.full(pair_site.size, np.inf)
         if not pair_site.size:
             return out
+        if bool((limit <= self.reach[pair_ref]).all()) and bool((shapely.get_type_id(sites[pair_site]) == 0).all()):
+            return self._point_distances(sites, pair_site, pair_ref, limit)
         order = np.argsort(pair_site, kind="stable")
         starts = np.flatnonzero(np.r_[True, pair_site[order][1:] != pair_site[order][:-1]])
         u = pair_site[order][starts]
-        radius = np.maximum.reduceat(limit[order], starts)
+        radius = np.maximum.reduceat(limit[order], starts) * _SLACK + 1e-6
         b = shapely.bounds(sites[u])
         boxes = shapely.box(b[:, 0] - radius, b[:, 1] - radius, b[:, 2] + radius, b[:, 3] + radius)
         qi, ci = self.tree.query(boxes)
@@ -200,5 +219,42 @@ class ReferenceChunks:
         pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
         found = keys[pos] == wanted
         out[found] = dmin[pos[found]]
+        out[out > limit] = np.inf
+        return out
+
+    def _point_distances(self, sites: np.ndarray, pair_site: np.ndarray, pair_ref: np.ndarray,
+                         limit: np.ndarray) -> np.ndarray:
+        """`distances` for point sites, each limit within its reference's reach: the points
+        query the tree of grown chunk envelopes, candidates are matched to the (site,
+        reference) pairs asked by a search in their sorted keys, those whose chunk envelope is
+        beyond the pair's largest limit are dropped in numpy, and GEOS measures the rest."""
+        # (Sorts are stable, i.e. timsort: the batch passes pairs sorted by site.)
+        by_key = np.argsort(pair_site.astype(np.int64) * self.n_refs + pair_ref, kind="stable")
+        wanted = (pair_site.astype(np.int64) * self.n_refs + pair_ref)[by_key]
+        first = np.flatnonzero(np.r_[True, wanted[1:] != wanted[:-1]])
+        keys = wanted[first]  # distinct (site, reference) pairs: several zones can share one
+        key_of = np.empty(pair_site.size, dtype=np.int64)
+        key_of[by_key] = np.cumsum(np.r_[True, wanted[1:] != wanted[:-1]]) - 1
+        key_limit = np.maximum.reduceat(limit[by_key], first)
+        u = keys // self.n_refs
+        u = u[np.r_[True, u[1:] != u[:-1]]]
+        qi, ci = self.reach_tree.query(sites[u])
+        cand = u[qi].astype(np.int64) * self.n_refs + self.chunk_ref[ci]
+        at = np.minimum(np.searchsorted(keys, cand), keys.size - 1)
+        asked = keys[at] == cand
+        key, ci = at[asked], ci[asked]
+        xy = shapely.get_coordinates(sites[u])[qi[asked]]
+        b = self.chunk_bounds[ci]
+        near = np.hypot(np.maximum(np.maximum(b[:, 0] - xy[:, 0], xy[:, 0] - b[:, 2]), 0),
+                        np.maximum(np.maximum(b[:, 1] - xy[:, 1], xy[:, 1] - b[:, 3]), 0)) <= key_limit[key] * _SLACK + 1e-6
+        key, ci = key[near], ci[near]
+        best = np.full(keys.size, np.inf)
+        if key.size:
+            d = shapely.distance(sites[keys[key] // self.n_refs], self.chunks[ci])
+            order = np.argsort(key, kind="stable")
+            key, d = key[order], d[order]
+            first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            best[key[first]] = np.minimum.reduceat(d, first)
+        out = best[key_of]
         out[out > limit] = np.inf
         return out
