@@ -134,10 +134,11 @@ def test_point_distances_within_reach_equal_geos(index):
     for order in (np.arange(pair_site.size), shuffled):
         got = refs.distances(points, pair_site[order], pair_ref[order], limit[order])
         np.testing.assert_array_equal(got, np.where(within[order], exact[order], np.inf))
-    for i in range(0, points.size, 97):  # the single-site path, on the same limits
+    for i in range(0, points.size, 97):  # the single-site paths, on the same limits
         mine = slice(3 * i, 3 * i + 3)
-        one = refs.distances_from(points[i], pair_ref[mine], limit[mine])
-        np.testing.assert_array_equal(one, np.where(within[mine], exact[mine], np.inf))
+        for point in (None, (points[i].x, points[i].y)):
+            one = refs.distances_from(points[i], pair_ref[mine], limit[mine], point)
+            np.testing.assert_array_equal(one, np.where(within[mine], exact[mine], np.inf))
 
 
 def test_nearest_and_touches_equal_geos_on_every_reference(index):

@@ -11,14 +11,17 @@ from ecozone.layers.errors import UnknownProjectType
 from ecozone.zoning.catalog import EFFECT_ORDER, Rule
 from ecozone.zoning.chainage import Route, zone_intervals
 from ecozone.zoning.index import ZoneIndex
-from ecozone.zoning.metric import scale_factor, site_scale, to_metric
+from ecozone.zoning.metric import metric_xy, scale_factor, site_scale, to_metric
 
 # Floating-point slack on the exact distance test (metres).
 _EPS_M = 1e-6
 _EFFECT_RANK = {e: i for i, e in enumerate(EFFECT_ORDER)}
 
 
-@dataclass(frozen=True)
+# Plain slotted classes, not frozen ones: a frozen dataclass sets each field through
+# object.__setattr__, and a check builds several findings (1.8 µs against 0.7 µs each). Nothing
+# changes them after the engine returns them.
+@dataclass(slots=True)
 class Finding:
     rule: Rule
     layer: str
@@ -33,7 +36,7 @@ class Finding:
     segments: tuple[tuple[float, float], ...] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Coverage:
     """How much of the site lies where a plan is loaded (by area for polygons, length for
     lines; 0 or 1 for points). Nothing outside that share was checked."""
@@ -45,7 +48,7 @@ class Coverage:
         return self.covered_ratio > 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Evaluation:
     verdict: str
     project_type: tuple[str, ...] | None
@@ -85,11 +88,6 @@ def set_aside(catalog, rules: list[Rule], project_type: tuple[str, ...]) -> set[
                    for t in project_type if catalog.applies(general, t)):
                 aside.add(o)
     return aside
-
-
-def strictest(effects) -> str:
-    ranks = [_EFFECT_RANK[e] for e in effects]
-    return EFFECT_ORDER[min(ranks)] if ranks else "permitted"
 
 
 class Engine:
@@ -137,14 +135,15 @@ class Engine:
 
     def evaluate(self, site_lonlat: shapely.Geometry, project_type=None) -> Evaluation:
         types = self.resolve_project_types(project_type)
-        site = to_metric(site_lonlat)
-        return self.evaluate_metric(site, types)
+        if isinstance(site_lonlat, shapely.Point) and not site_lonlat.is_empty:
+            return self.evaluate_metric(None, types, metric_xy(site_lonlat.x, site_lonlat.y))
+        return self.evaluate_metric(to_metric(site_lonlat), types)
 
-    def coverage(self, site: shapely.Geometry, codes: list[str]) -> Coverage:
+    def coverage(self, site: shapely.Geometry | None, codes: list[str], is_point: bool) -> Coverage:
         idx = self.index
         if not any(c in idx.planned_codes for c in codes):
             return Coverage(0.0)
-        if shapely.get_type_id(site) == 0:
+        if is_point:
             return Coverage(1.0)  # the tree's exact predicate put this point in a planned district
         if shapely.contains_properly(idx.prepared("planned_region"), site):
             return Coverage(1.0)
@@ -158,25 +157,29 @@ class Engine:
         inside = float(measure(shapely.intersection(site, idx.planned_region)))
         return Coverage(min(1.0, inside / total))
 
-    def evaluate_metric(self, site: shapely.Geometry, project_type: tuple[str, ...] | None = None) -> Evaluation:
+    def evaluate_metric(self, site: shapely.Geometry | None, project_type: tuple[str, ...] | None = None,
+                        point: tuple[float, float] | None = None) -> Evaluation:
+        """``point``: the site's x, y when it is a point and the caller has them; then ``site``
+        may be None (the point geometry is made only if a distance is measured)."""
         idx = self.index
         # A point (most checks) takes a lighter path: its x, y looked up in cell grids.
-        point = (site.x, site.y) if isinstance(site, shapely.Point) and not site.is_empty else None
+        if point is None and isinstance(site, shapely.Point) and not site.is_empty:
+            point = (site.x, site.y)
         codes, zone_ids = idx.query(site, point)
         if project_type is not None and zone_ids.size:  # zones of rules that cannot matter here
             zone_ids = zone_ids[self.catalog.relevant(project_type)[idx.zone_rule[zone_ids]]]
-        coverage = self.coverage(site, codes)
+        coverage = self.coverage(site, codes, point is not None)
         findings: list[Finding] = []
         dim = 0 if point is not None else int(shapely.get_dimensions(site))
         route = Route.of(site) if dim == 1 else None
         # Metric lengths / k are geodesic metres.
         k = float(scale_factor(point[0])) if point is not None else float(site_scale(site))
         if zone_ids.size:
-            zone_ids, dist = self._exact(site, zone_ids, k, point is not None)
+            zone_ids, dist = self._exact(site, zone_ids, k, point)
             findings = self._findings(site, dim, zone_ids, dist, route, k)
         applicable, conditional = self._partition(findings, project_type)
         applicable, superseded = self._apply_overrides(applicable, project_type)
-        verdict = strictest(f.rule.effect for f in applicable)
+        verdict = applicable[0].rule.effect if applicable else "permitted"  # (strictest first)
         if not coverage.covered:
             verdict = NOT_COVERED  # nothing was checked, so nothing may be called permitted
         return Evaluation(
@@ -193,8 +196,8 @@ class Engine:
             chainage_length_m=route.length_m if route is not None else None,
         )
 
-    def _exact(self, site: shapely.Geometry, zone_ids: np.ndarray, k: float, is_point: bool
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _exact(self, site: shapely.Geometry | None, zone_ids: np.ndarray, k: float,
+               point: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
         """Keep the zones the site is really in, each with the distance the answer reports
         (geodesic metres from the site to the reference's edge; 0 inside). Unbuffered zones
         are exact already (their pieces tile the region, so the distance is 0 — a complement
@@ -202,8 +205,12 @@ class Engine:
         reference, using only the part of the site inside the zone's clip (jurisdiction /
         sector), and report the whole site's distance."""
         idx = self.index
-        within = idx.zone_within[zone_ids]
         dist = np.zeros(zone_ids.size)
+        if not (idx.zone_ref[zone_ids] >= 0).any():  # no zone measures to a reference: all at 0 m
+            return zone_ids, dist
+        if site is None:
+            site = shapely.points(point)
+        within = idx.zone_within[zone_ids]
         complement = idx.zone_complement[zone_ids]
         for i in np.flatnonzero(complement).tolist():
             dist[i] = idx.references.nearest(site, int(idx.zone_ref[zone_ids[i]]))[0] / k
@@ -214,9 +221,9 @@ class Engine:
         limit = (within[buffered] + _EPS_M) * k
         refs = idx.zone_ref[b_ids]
         clips = idx.zone_clip[b_ids]
-        if is_point or (clips < 0).all():
+        if point is not None or (clips < 0).all():
             # A point: a piece hit already places it inside the clip.
-            d = idx.references.distances_from(site, refs, limit)
+            d = idx.references.distances_from(site, refs, limit, point)
         else:
             used, which = np.unique(clips, return_inverse=True)
             parts = np.array([site if c < 0 else shapely.intersection(site, idx.clips[c]) for c in used.tolist()],
@@ -242,22 +249,21 @@ class Engine:
             site_area = site.area / (k * k)
             area = (shapely.area(shapely.intersection(site, idx.zone_region[zone_ids])) / (k * k)).tolist()
         rounded = [round(d, 1) for d in dist.tolist()]
-        overlap = [round(a, 1) for a in area]
+        overlap = [round(a, 1) for a in area] if polygonal else area
         rules = idx.zone_rule[zone_ids].tolist()
         best: dict[int, int] = {}  # rule → position in zone_ids
         for i, rule_idx in enumerate(rules):
             prev = best.get(rule_idx)
             if prev is None or (rounded[i], -overlap[i]) < (rounded[prev], -overlap[prev]):
                 best[rule_idx] = i
-        findings = []
-        nearest = []  # each finding's unrounded distance, which orders them
+        keyed = []  # (effect rank, unrounded distance, rule id, finding): strictest, nearest, then by id
         for rule_idx, i in best.items():
             zid = int(zone_ids[i])
             rule = self.catalog.rules[rule_idx]
             segments = None
             if route is not None:
                 segments = tuple(zone_intervals(idx, [int(x) for x, r in zip(zone_ids, rules) if r == rule_idx], route))
-            findings.append(Finding(
+            keyed.append((_EFFECT_RANK[rule.effect], float(dist[i]), rule.id, Finding(
                 rule=rule,
                 layer=z.layer_id[zid],
                 feature_id=z.feature_id[zid],
@@ -268,12 +274,9 @@ class Engine:
                 overlap_ratio=round(area[i] / site_area, 4) if polygonal else None,
                 zone_id=zid,
                 segments=segments,
-            ))
-            nearest.append(float(dist[i]))
-        # Strictest first, then nearest, then by rule id (batch evaluation orders the same way).
-        order = sorted(range(len(findings)), key=lambda j: (_EFFECT_RANK[findings[j].rule.effect], nearest[j],
-                                                            findings[j].rule.id))
-        return [findings[j] for j in order]
+            )))
+        keyed.sort(key=lambda t: t[:3])  # (batch evaluation orders the same way)
+        return [t[3] for t in keyed]
 
     def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):
         if project_type is None or not any(f.rule.overrides for f in findings):

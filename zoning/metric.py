@@ -54,10 +54,15 @@ def _apply(transformer: Transformer, geoms):
     return shapely.transform(geoms, fn)
 
 
+def metric_xy(lon: float, lat: float) -> tuple[float, float]:
+    """One WGS84 lon/lat → EPSG:4545 x, y."""
+    return _forward().transform(lon, lat)
+
+
 def to_metric(geoms):
     """WGS84 lon/lat geometry (or array of them) → EPSG:4545 metres, edges kept straight in lon/lat."""
     if isinstance(geoms, shapely.Point) and not geoms.is_empty:  # one point, as most checks are: no edges
-        return shapely.Point(*_forward().transform(geoms.x, geoms.y))
+        return shapely.Point(*metric_xy(geoms.x, geoms.y))
     if isinstance(geoms, np.ndarray) and geoms.size and (shapely.get_type_id(geoms) == 0).all() \
             and not shapely.is_empty(geoms).any():  # many points (a screen): no edges, one copy
         xy = shapely.get_coordinates(geoms)

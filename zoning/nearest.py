@@ -12,6 +12,8 @@ measured.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import shapely
 from shapely import STRtree
@@ -169,15 +171,29 @@ class ReferenceChunks:
             return out
         return shapely.intersects_xy(prepared, xy[:, 0], xy[:, 1])
 
-    def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray,
+                       point: tuple[float, float] | None = None) -> np.ndarray:
         """For one site: the distance to each reference in ``refs`` when at most the matching
-        ``limit`` (exact), else inf."""
+        ``limit`` (exact), else inf. ``point``: the site's x, y when it is a point."""
         if not refs.size:
             return np.empty(0)
-        r = float(limit.max()) * _SLACK + 1e-6
-        xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
-        # Every point within r of the site lies in its box grown by r: the candidates.
-        ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
+        if point is not None and bool((limit <= self.reach[refs]).all()):
+            # The chunks whose grown envelope holds the point, of the references asked, and
+            # whose envelope is within the limit.
+            x, y = point
+            reach = {}
+            for ref, lim in zip(refs.tolist(), limit.tolist()):
+                reach[ref] = max(lim, reach.get(ref, 0.0)) * _SLACK + 1e-6
+            cand = self.reach_tree.query(site)
+            ci = np.array([c for c, ref, (x0, y0, x1, y1) in zip(cand.tolist(), self.chunk_ref[cand].tolist(),
+                                                                 self.chunk_bounds[cand].tolist())
+                           if ref in reach and math.hypot(max(x0 - x, x - x1, 0.0), max(y0 - y, y - y1, 0.0)) <= reach[ref]],
+                          dtype=np.int64)
+        else:
+            r = float(limit.max()) * _SLACK + 1e-6
+            xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
+            # Every point within r of the site lies in its box grown by r: the candidates.
+            ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
         best: dict[int, float] = {}
         if ci.size:
             for ref, d in zip(self.chunk_ref[ci].tolist(), shapely.distance(site, self.chunks[ci]).tolist()):
