@@ -150,6 +150,7 @@ def test_nearest_and_touches_equal_geos_on_every_reference(index):
     rng = np.random.default_rng(5)
     w, s, e, n = shapely.bounds(index.planned_region)
     tested_by_parts = 0
+    assert refs.cell_parts  # references of several parts have a grid
     for ref in range(refs.n_refs):
         whole = refs.references[ref]
         vertices = shapely.get_coordinates(whole)
@@ -167,4 +168,6 @@ def test_nearest_and_touches_equal_geos_on_every_reference(index):
         np.testing.assert_array_equal(refs.nearest(points, ref), shapely.distance(points, whole))
         np.testing.assert_array_equal(refs.touches(points, ref), shapely.intersects(points, whole))
         assert refs.nearest(points[7], ref)[0] == shapely.distance(points[7], whole)  # one site: GEOS's own
+        for p in points[::7]:  # one point, by its grid cell's parts
+            assert refs.nearest_point(p, (p.x, p.y), ref) == shapely.distance(p, whole)
     assert tested_by_parts >= 2  # the layers complement zones measure to have many parts

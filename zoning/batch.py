@@ -84,7 +84,7 @@ def evaluate_many(engine: Engine, sites: np.ndarray, project_type: tuple[str, ..
     ``per_rule``: also every (site, rule) distance.
 
     ``threads`` > 1 evaluates contiguous parts at once (shapely and numpy release the GIL for
-    the heavy work; each thread prepares its own geometries, see ZoneIndex.warm) — for points,
+    the heavy work; each thread prepares its own geometries, see zoning.prepared) — for points,
     the bulk case and the one tested on threads; other sites are evaluated on one."""
     sites = np.asarray(sites, dtype=object)
     parts = min(threads, sites.size // _MIN_THREAD_PART)

@@ -213,7 +213,9 @@ class Engine:
         within = idx.zone_within[zone_ids]
         complement = idx.zone_complement[zone_ids]
         for i in np.flatnonzero(complement).tolist():
-            dist[i] = idx.references.nearest(site, int(idx.zone_ref[zone_ids[i]]))[0] / k
+            ref = int(idx.zone_ref[zone_ids[i]])
+            d = idx.references.nearest(site, ref)[0] if point is None else idx.references.nearest_point(site, point, ref)
+            dist[i] = d / k
         buffered = np.flatnonzero(within > 0)
         if not buffered.size:
             return zone_ids, dist

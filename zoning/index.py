@@ -18,8 +18,6 @@ therefore never decides an answer; it only prunes.
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +29,7 @@ from ecozone.zoning.catalog import Catalog, Rule
 from ecozone.zoning.cells import CellIndex
 from ecozone.zoning.metric import largest_scale, site_scale, to_metric
 from ecozone.zoning.nearest import ReferenceChunks
+from ecozone.zoning.prepared import prepared_copy
 
 if TYPE_CHECKING:  # annotations only: the warm CLI path never imports geopandas
     import geopandas as gpd
@@ -146,23 +145,6 @@ class _Wkb:
 
     def geometries(self) -> np.ndarray:
         return shapely.from_wkb(self.wkb) if len(self.wkb) else np.array([], dtype=object)
-
-
-_THREAD_COPIES = threading.local()
-
-
-def _per_thread(owner, name: str, make) -> shapely.Geometry | np.ndarray:
-    """A prepared copy of ``make()`` for the calling thread, kept per (owner object, name)."""
-    copies = getattr(_THREAD_COPIES, "copies", None)
-    if copies is None:
-        copies = _THREAD_COPIES.copies = weakref.WeakKeyDictionary()
-    mine = copies.setdefault(owner, {})
-    got = mine.get(name)
-    if got is None:
-        original = make()
-        got = mine[name] = shapely.from_wkb(shapely.to_wkb(original))  # a copy: its own GEOS object
-        shapely.prepare(got)
-    return got
 
 
 class _KeptZones:
@@ -482,15 +464,11 @@ class ZoneIndex:
         self.zone_ref[measured] = ref_of
         reach = np.zeros(len(distinct))
         np.maximum.at(reach, ref_of, self.zone_within[measured])
-        self.references = ReferenceChunks(shapely.from_wkb(distinct), reach)
+        self.references = ReferenceChunks(shapely.from_wkb(distinct), reach, tuple(shapely.total_bounds(self.pieces)))
         self._warm = False
 
-    # Threads share this index (the service's event loop and threadpool, its job runner, batch
-    # threads). GEOS's prepared geometries are not thread-safe (libgeos/geos#825): two threads
-    # testing points against the same prepared pieces corrupted the heap here, even after every
-    # piece had answered once. So nothing shared is prepared; each thread that needs a prepared
-    # geometry gets its own copy (ZoneIndex.prepared, ReferenceChunks.nearest), made on its
-    # first use.
+    # Threads share this index, so nothing in it is prepared: each thread prepares its own
+    # copies (zoning.prepared).
     def warm(self) -> None:
         """Make the trees' first query now, on one thread: GEOS builds an STRtree on its first
         query (done at compile and when read from the cache)."""
@@ -504,7 +482,7 @@ class ZoneIndex:
     def prepared(self, name: str):
         """This thread's prepared copy of a geometry attribute: ``pieces`` and ``unit_geoms``
         (point lookups in the cell grids), ``planned_region`` (coverage of lines and polygons)."""
-        return _per_thread(self, name, lambda: getattr(self, name))
+        return prepared_copy(self, name)
 
     # -- 三线一单 control units ----------------------------------------------------------
     _UNIT_FIELDS = ("code", "name", "unit_class", "access_list")

@@ -19,11 +19,13 @@ import shapely
 from shapely import STRtree
 
 from ecozone.zoning.cells import concat_ranges
+from ecozone.zoning.prepared import prepared_copy
 
 MAX_CHUNK_SEGMENTS = 32
 # `nearest` by parts: for at least this many points, on references of at most this many parts,
 # in blocks of points.
 _MANY_POINTS, _MAX_PARTS, _POINT_BLOCK = 64, 256, 4096
+_PART_GRID = 64  # `nearest_point`'s grid: cells per side
 # Candidate searches reach a little beyond the limit, for a bound computed in floating point
 # (an envelope corner, a box edge) can round past a distance GEOS computes exactly at it; the
 # exact test against the limit is made on GEOS's distance.
@@ -74,9 +76,12 @@ class ReferenceChunks:
     one reference — a river named by several rules — so zones map to references, and a site's
     distance to a river is measured once.)"""
 
-    def __init__(self, references: np.ndarray, reach_m: np.ndarray | None = None):
+    def __init__(self, references: np.ndarray, reach_m: np.ndarray | None = None,
+                 domain: tuple[float, float, float, float] | None = None):
         """``reach_m``: per reference, the farthest any zone measures from it (its largest
-        buffer distance, metres)."""
+        buffer distance, metres); ``domain``: the bounds sites can be measured from (the
+        index's extent)."""
+        self.domain = domain
         self.references = np.asarray(references, dtype=object)
         self.n_refs = len(references)
         self.chunks, self.chunk_ref = _chunks(self.references, np.arange(self.n_refs))
@@ -100,25 +105,67 @@ class ReferenceChunks:
         self.parts, part_of = shapely.get_parts(self.references, return_index=True)
         self.part_start = np.searchsorted(part_of, np.arange(self.n_refs + 1))
         self.part_bounds = shapely.bounds(self.parts).reshape(-1, 4)
+        self._part_cells()
+
+    def _part_cells(self) -> None:
+        """For one point (`nearest_point`): a grid over the domain giving, per cell and per
+        reference of several parts, the parts that can hold the nearest point of any point in
+        the cell — those whose envelope comes within the least upper bound over the cell
+        (the bounds of `_nearest_parts`, taken over the whole cell: the farthest a cell's point
+        can be from an envelope side's ends is at one of the cell's corners)."""
+        self.cell_parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if self.domain is None:
+            return
+        x0, y0, x1, y1 = self.domain
+        self.cell_size = max(x1 - x0, y1 - y0, 1.0) / _PART_GRID
+        edges = np.arange(_PART_GRID + 1) * self.cell_size
+        cx0, cy0 = np.meshgrid(x0 + edges[:-1], y0 + edges[:-1])  # row-major: cell = row * grid + col
+        cx0, cy0 = cx0.reshape(-1, 1), cy0.reshape(-1, 1)
+        cx1, cy1 = cx0 + self.cell_size, cy0 + self.cell_size
+        for ref in range(self.n_refs):
+            lo, hi = int(self.part_start[ref]), int(self.part_start[ref + 1])
+            if not 1 < hi - lo <= _MAX_PARTS:
+                continue
+            b = self.part_bounds[lo:hi]
+            lower = np.hypot(np.maximum(np.maximum(b[:, 0] - cx1, cx0 - b[:, 2]), 0),
+                             np.maximum(np.maximum(b[:, 1] - cy1, cy0 - b[:, 3]), 0))
+            far_x = [np.maximum(np.abs(cx0 - b[:, i]), np.abs(cx1 - b[:, i])) for i in (0, 2)]
+            far_y = [np.maximum(np.abs(cy0 - b[:, i]), np.abs(cy1 - b[:, i])) for i in (1, 3)]
+            far = [[np.hypot(fx, fy) for fy in far_y] for fx in far_x]  # far[x side][y side]: to an envelope corner
+            upper = np.minimum(np.minimum(np.maximum(far[0][0], far[0][1]), np.maximum(far[1][0], far[1][1])),
+                               np.minimum(np.maximum(far[0][0], far[1][0]), np.maximum(far[0][1], far[1][1])))
+            cell, part = np.nonzero(lower <= upper.min(axis=1, keepdims=True) * _SLACK + 1e-6)
+            self.cell_parts[ref] = (np.searchsorted(cell, np.arange(_PART_GRID * _PART_GRID + 1)), part + lo)
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
-        return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref, "reach": self.reach,
+        return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref, "reach": self.reach, "domain": self.domain,
                 "wkb": shapely.to_wkb(self.chunks), "ref_wkb": shapely.to_wkb(self.references)}
 
     def __setstate__(self, state):
         self.n_refs = state["n_refs"]
         self.chunk_ref = state["chunk_ref"]
         self.reach = state["reach"]
+        self.domain = state["domain"]
         self.chunks = shapely.from_wkb(state["wkb"]) if len(state["wkb"]) else np.array([], dtype=object)
         self.references = shapely.from_wkb(state["ref_wkb"]) if len(state["ref_wkb"]) else np.array([], dtype=object)
         self._index()
 
-    def _prepared(self) -> np.ndarray:
-        """This thread's prepared copies of the references (prepared geometries are not
-        thread-safe; see ZoneIndex.warm)."""
-        from ecozone.zoning.index import _per_thread  # (index imports this module)
+    def _prepared(self, name: str = "references") -> np.ndarray:
+        """This thread's prepared copies of the references or their parts (prepared geometries
+        are not thread-safe; see zoning.prepared)."""
+        return prepared_copy(self, name)
 
-        return _per_thread(self, "references", lambda: self.references)
+    def nearest_point(self, site: shapely.Geometry, point: tuple[float, float], ref: int) -> float:
+        """`nearest` for one point site (x, y given): measured to the parts its grid cell lists."""
+        cells = self.cell_parts.get(ref)
+        if cells is not None:
+            col = math.floor((point[0] - self.domain[0]) / self.cell_size)
+            row = math.floor((point[1] - self.domain[1]) / self.cell_size)
+            if 0 <= col < _PART_GRID and 0 <= row < _PART_GRID:
+                ptr, parts = cells
+                cell = row * _PART_GRID + col
+                return min(shapely.distance(site, self._prepared("parts")[parts[ptr[cell]:ptr[cell + 1]]]).tolist())
+        return float(shapely.distance(site, self._prepared()[ref]))
 
     def nearest(self, sites, ref: int) -> np.ndarray:
         """Distance from each site to reference ``ref``, however far (no limit: a complement
@@ -149,7 +196,7 @@ class ReferenceChunks:
             upper = np.minimum(np.minimum(np.hypot(to_x0, far_y), np.hypot(to_x1, far_y)),
                                np.minimum(np.hypot(far_x, to_y0), np.hypot(far_x, to_y1))).min(axis=1, keepdims=True)
             pi, pj = np.nonzero(lower <= upper * _SLACK + 1e-9)
-            d = shapely.distance(points[s + pi], self.parts[lo + pj])
+            d = shapely.distance(points[s + pi], self._prepared("parts")[lo + pj])
             out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]]))
         return out
 
