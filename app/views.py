@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlencode
 
 import shapely
@@ -47,7 +48,24 @@ def rule_json(rule: Rule, zone_count: int | None = None) -> dict:
     return out
 
 
+# A finding's JSON parts that come from its rule alone, dumped once per rule object (rules are
+# frozen models; model_dump cost several µs per finding). The rule is held beside them so its id
+# stays its own; a new catalog's rules are new objects, and the table is emptied if it grows.
+_RULE_PARTS: dict[int, tuple[Rule, dict, dict, dict | None]] = {}
+
+
+def _rule_parts(rule: Rule) -> tuple[dict, dict, dict | None]:
+    got = _RULE_PARTS.get(id(rule))
+    if got is None or got[0] is not rule:
+        if len(_RULE_PARTS) > 10_000:
+            _RULE_PARTS.clear()
+        got = _RULE_PARTS[id(rule)] = (rule, rule.message.model_dump(), rule.citation.model_dump(),
+                                       exception_json(rule))
+    return got[1:]
+
+
 def finding_json(f: Finding) -> dict:
+    message, citation, exception = _rule_parts(f.rule)
     return {
         "rule_id": f.rule.id,
         "effect": f.rule.effect,
@@ -60,9 +78,10 @@ def finding_json(f: Finding) -> dict:
         "overlap_ratio": f.overlap_ratio,
         "applies_to": list(f.rule.applies_to),
         "jurisdiction": f.rule.jurisdiction,
-        "message": f.rule.message.model_dump(),
-        "citation": f.rule.citation.model_dump(),
-        "exception": exception_json(f.rule),
+        # (copies, flat ones: an answer is the caller's to change)
+        "message": dict(message),
+        "citation": dict(citation),
+        "exception": dict(exception) if exception is not None else None,
         **({"segments": [
             {"from_m": round(a, 1), "to_m": round(b, 1), "length_m": round(b - a, 1), "from_k": stake(a), "to_k": stake(b)}
             for a, b in f.segments]} if f.segments is not None else {}),
@@ -104,8 +123,13 @@ def _types_json(types: tuple[str, ...] | None):
     return types[0] if len(types) == 1 else list(types)
 
 
+@lru_cache(maxsize=1024)
+def _types_query(project_type: tuple[str, ...]) -> str:
+    return "&" + urlencode({"project_type": ",".join(project_type)})
+
+
 def map_url(site_lonlat: shapely.Geometry, project_type: tuple[str, ...] | None) -> str:
-    types = "&" + urlencode({"project_type": ",".join(project_type)}) if project_type else ""
+    types = _types_query(project_type) if project_type else ""
     if isinstance(site_lonlat, shapely.Point):  # digits, '.' and '-': nothing to escape
         return f"/v1/siting/map.html?lon={site_lonlat.x:.6f}&lat={site_lonlat.y:.6f}{types}"
     geometry = shapely.to_geojson(shapely.set_precision(site_lonlat, 1e-6))
@@ -151,7 +175,9 @@ def evaluation_json(ev: Evaluation, site_lonlat: shapely.Geometry, data_version:
         "superseded_findings": [finding_json(f) for f in ev.superseded_findings],
         "control_units": ev.control_units,
         "site": {
-            "geometry": shapely.geometry.mapping(site_lonlat),
+            "geometry": {"type": "Point", "coordinates": (site_lonlat.x, site_lonlat.y)}
+            if isinstance(site_lonlat, shapely.Point) and not site_lonlat.is_empty
+            else shapely.geometry.mapping(site_lonlat),
             "input_crs": crs,
             "area_m2": round(ev.site_area_m2, 1) if ev.site_area_m2 is not None else None,
             "length_m": round(ev.site_length_m, 1) if ev.site_length_m is not None else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import shapely
@@ -97,6 +98,11 @@ class Engine:
         self.index = index
         self.catalog = index.catalog
         self._resolved: dict = {}  # names as asked → codes (only names that resolved)
+        # Per zone, as Python lists: a check handles a few zones, where list lookups beat numpy's.
+        self._zone_rule = index.zone_rule.tolist()
+        self._zone_ref = index.zone_ref.tolist()
+        self._zone_complement = index.zone_complement.tolist()
+        self._relevant: dict[tuple[str, ...], list[bool]] = {}
 
     def resolve_project_types(self, project_type: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
         """A code, a Chinese type name or a list of them → a tuple of codes (None: every rule).
@@ -165,18 +171,21 @@ class Engine:
         # A point (most checks) takes a lighter path: its x, y looked up in cell grids.
         if point is None and isinstance(site, shapely.Point) and not site.is_empty:
             point = (site.x, site.y)
-        codes, zone_ids = idx.query(site, point)
-        if project_type is not None and zone_ids.size:  # zones of rules that cannot matter here
-            zone_ids = zone_ids[self.catalog.relevant(project_type)[idx.zone_rule[zone_ids]]]
+        codes, zones = idx.query(site, point)
+        if project_type is not None and zones:  # zones of rules that cannot matter here
+            relevant = self._relevant.get(project_type)
+            if relevant is None:
+                relevant = self._relevant[project_type] = self.catalog.relevant(project_type).tolist()
+            zones = [z for z in zones if relevant[self._zone_rule[z]]]
         coverage = self.coverage(site, codes, point is not None)
         findings: list[Finding] = []
         dim = 0 if point is not None else int(shapely.get_dimensions(site))
         route = Route.of(site) if dim == 1 else None
         # Metric lengths / k are geodesic metres.
         k = float(scale_factor(point[0])) if point is not None else float(site_scale(site))
-        if zone_ids.size:
-            zone_ids, dist = self._exact(site, zone_ids, k, point)
-            findings = self._findings(site, dim, zone_ids, dist, route, k)
+        if zones:
+            zones, dist = self._exact(site, zones, k, point)
+            findings = self._findings(site, dim, zones, dist, route, k)
         applicable, conditional = self._partition(findings, project_type)
         applicable, superseded = self._apply_overrides(applicable, project_type)
         verdict = applicable[0].rule.effect if applicable else "permitted"  # (strictest first)
@@ -196,8 +205,8 @@ class Engine:
             chainage_length_m=route.length_m if route is not None else None,
         )
 
-    def _exact(self, site: shapely.Geometry | None, zone_ids: np.ndarray, k: float,
-               point: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    def _exact(self, site: shapely.Geometry | None, zones: list[int], k: float,
+               point: tuple[float, float] | None) -> tuple[list[int], list[float]]:
         """Keep the zones the site is really in, each with the distance the answer reports
         (geodesic metres from the site to the reference's edge; 0 inside). Unbuffered zones
         are exact already (their pieces tile the region, so the distance is 0 — a complement
@@ -205,54 +214,62 @@ class Engine:
         reference, using only the part of the site inside the zone's clip (jurisdiction /
         sector), and report the whole site's distance."""
         idx = self.index
-        dist = np.zeros(zone_ids.size)
-        if not (idx.zone_ref[zone_ids] >= 0).any():  # no zone measures to a reference: all at 0 m
-            return zone_ids, dist
+        dist = [0.0] * len(zones)
+        refs = [self._zone_ref[z] for z in zones]
+        if max(refs) < 0:  # no zone measures to a reference: all at 0 m
+            return zones, dist
         if site is None:
             site = shapely.points(point)
-        within = idx.zone_within[zone_ids]
-        complement = idx.zone_complement[zone_ids]
-        for i in np.flatnonzero(complement).tolist():
-            ref = int(idx.zone_ref[zone_ids[i]])
-            d = idx.references.nearest(site, ref)[0] if point is None else idx.references.nearest_point(site, point, ref)
-            dist[i] = d / k
-        buffered = np.flatnonzero(within > 0)
-        if not buffered.size:
-            return zone_ids, dist
-        b_ids = zone_ids[buffered]
-        limit = (within[buffered] + _EPS_M) * k
-        refs = idx.zone_ref[b_ids]
+        within = idx.zones.within_m
+        buffered = []
+        for i, (z, ref) in enumerate(zip(zones, refs)):
+            if self._zone_complement[z]:
+                d = idx.references.nearest(site, ref)[0] if point is None else idx.references.nearest_point(site, point, ref)
+                dist[i] = d / k
+            if within[z] > 0:
+                buffered.append(i)
+        if not buffered:
+            return zones, dist
+        b_ids = np.array([zones[i] for i in buffered])
+        limit = (idx.zone_within[b_ids] + _EPS_M) * k
+        b_refs = idx.zone_ref[b_ids]
         clips = idx.zone_clip[b_ids]
         if point is not None or (clips < 0).all():
             # A point: a piece hit already places it inside the clip.
-            d = idx.references.distances_from(site, refs, limit, point)
+            d = idx.references.distances_from(site, b_refs, limit, point)
         else:
             used, which = np.unique(clips, return_inverse=True)
             parts = np.array([site if c < 0 else shapely.intersection(site, idx.clips[c]) for c in used.tolist()],
                              dtype=object)
-            d = idx.references.distances(parts, which, refs, limit)
+            d = idx.references.distances(parts, which, b_refs, limit)
             inside = np.isfinite(d)
             if inside.any():  # the whole site's distance, reported for the zones its part is in
-                d[inside] = idx.references.distances_from(site, refs[inside], limit[inside])
-        keep = np.ones(zone_ids.size, dtype=bool)
-        keep[buffered] = np.isfinite(d)
-        dist[buffered] = np.maximum(d / k - idx.zone_half_width[b_ids], 0.0)
-        return zone_ids[keep], dist[keep]
+                d[inside] = idx.references.distances_from(site, b_refs[inside], limit[inside])
+        out = set()  # the buffered zones the site is not in
+        for i, zone_d, half in zip(buffered, (d / k).tolist(), idx.zone_half_width[b_ids].tolist()):
+            if zone_d == np.inf:
+                out.add(i)
+            else:
+                dist[i] = max(zone_d - half, 0.0)
+        if not out:
+            return zones, dist
+        keep = [i for i in range(len(zones)) if i not in out]
+        return [zones[i] for i in keep], [dist[i] for i in keep]
 
-    def _findings(self, site: shapely.Geometry, dim: int, zone_ids: np.ndarray, dist: np.ndarray,
+    def _findings(self, site: shapely.Geometry, dim: int, zones: list[int], dists: list[float],
                   route: Route | None, k: float) -> list[Finding]:
         """One finding per rule: the nearest feature that puts the site in its zone (ties: the
         larger overlap, then the first zone)."""
         idx = self.index
         z = idx.zones
         polygonal = dim == 2 and site.area > 0
-        area = [0.0] * zone_ids.size
+        area = [0.0] * len(zones)
         if polygonal:
             site_area = site.area / (k * k)
-            area = (shapely.area(shapely.intersection(site, idx.zone_region[zone_ids])) / (k * k)).tolist()
-        rounded = [round(d, 1) for d in dist.tolist()]
+            area = (shapely.area(shapely.intersection(site, idx.zone_region[zones])) / (k * k)).tolist()
+        rounded = [round(d, 1) for d in dists]
         overlap = [round(a, 1) for a in area] if polygonal else area
-        rules = idx.zone_rule[zone_ids].tolist()
+        rules = [self._zone_rule[z] for z in zones]
         best: dict[int, int] = {}  # rule → position in zone_ids
         for i, rule_idx in enumerate(rules):
             prev = best.get(rule_idx)
@@ -260,12 +277,12 @@ class Engine:
                 best[rule_idx] = i
         keyed = []  # (effect rank, unrounded distance, rule id, finding): strictest, nearest, then by id
         for rule_idx, i in best.items():
-            zid = int(zone_ids[i])
+            zid = zones[i]
             rule = self.catalog.rules[rule_idx]
             segments = None
             if route is not None:
-                segments = tuple(zone_intervals(idx, [int(x) for x, r in zip(zone_ids, rules) if r == rule_idx], route))
-            keyed.append((_EFFECT_RANK[rule.effect], float(dist[i]), rule.id, Finding(
+                segments = tuple(zone_intervals(idx, [x for x, r in zip(zones, rules) if r == rule_idx], route))
+            keyed.append((_EFFECT_RANK[rule.effect], dists[i], rule.id, Finding(
                 rule=rule,
                 layer=z.layer_id[zid],
                 feature_id=z.feature_id[zid],
@@ -277,7 +294,7 @@ class Engine:
                 zone_id=zid,
                 segments=segments,
             )))
-        keyed.sort(key=lambda t: t[:3])  # (batch evaluation orders the same way)
+        keyed.sort(key=itemgetter(0, 1, 2))  # (batch evaluation orders the same way)
         return [t[3] for t in keyed]
 
     def _apply_overrides(self, findings: list[Finding], project_type: tuple[str, ...] | None):

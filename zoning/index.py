@@ -541,7 +541,7 @@ class ZoneIndex:
         }
 
     def query(self, site_metric: shapely.Geometry, point: tuple[float, float] | None = None
-              ) -> tuple[list[str], np.ndarray]:
+              ) -> tuple[list[str], list[int]]:
         """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects
         (``point``: the site's x, y when it is a point, looked up in the cell grid)."""
         if point is not None:
@@ -550,7 +550,7 @@ class ZoneIndex:
             hits = self.tree.query(site_metric, predicate="intersects")
         owners = sorted(set(self.piece_owner[hits].tolist()))
         codes = [self.jurisdiction_codes[-o - 1] for o in owners if o < 0]
-        return codes, np.array([o for o in owners if o >= 0], dtype=np.int64)
+        return codes, [o for o in owners if o >= 0]
 
     def query_many(self, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(site index, piece index) of every site–piece intersection; points by the cell
