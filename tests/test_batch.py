@@ -160,3 +160,18 @@ def test_rows_are_ordered_as_a_full_sort_orders_them():
     dist = np.where(rng.random(group.size) < 0.2, rng.uniform(0, 5000, group.size), dist)
     np.testing.assert_array_equal(_order_by_group_then_distance(group, dist), np.lexsort((dist, group)))
     assert _order_by_group_then_distance(np.zeros(0, np.int64), np.zeros(0)).size == 0
+
+
+def test_an_index_with_no_layers_answers_not_covered():
+    """Before any layer is published (a new PostGIS store) the index is empty: single and batch
+    checks answer not_covered, nothing crashes."""
+    from ecozone.zoning.catalog import load_catalog
+    from ecozone.zoning.engine import Engine
+    from ecozone.zoning.index import ZoneIndex
+    from ecozone.zoning.metric import to_metric
+
+    engine = Engine(ZoneIndex(load_catalog(), []))
+    point = shapely.Point(107.77, 29.33)
+    assert engine.evaluate(point, "heavy_chemical").verdict == "not_covered"
+    sites = to_metric(np.array([point, point.buffer(0.01), shapely.LineString([(107.7, 29.3), (107.8, 29.4)])]))
+    assert evaluate_many(engine, sites).verdict.tolist() == ["not_covered"] * 3

@@ -117,7 +117,7 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
 
     # Coverage: which sites touch a planned jurisdiction, and by how much.
     jur = owner < 0
-    planned_codes = np.array([c in idx.planned_codes for c in idx.jurisdiction_codes])
+    planned_codes = np.array([c in idx.planned_codes for c in idx.jurisdiction_codes], dtype=bool)
     touches_planned = np.zeros(n, dtype=bool)
     touches_planned[site_i[jur][planned_codes[-owner[jur] - 1]]] = True
     covered = np.where(touches_planned, 1.0, 0.0)

@@ -464,7 +464,8 @@ class ZoneIndex:
         self.zone_ref[measured] = ref_of
         reach = np.zeros(len(distinct))
         np.maximum.at(reach, ref_of, self.zone_within[measured])
-        self.references = ReferenceChunks(shapely.from_wkb(distinct), reach, tuple(shapely.total_bounds(self.pieces)))
+        extent = tuple(shapely.total_bounds(self.pieces).tolist()) if self.pieces.size else None
+        self.references = ReferenceChunks(shapely.from_wkb(distinct), reach, extent)
         self._warm = False
 
     # Threads share this index, so nothing in it is prepared: each thread prepares its own

@@ -8,6 +8,11 @@ as they are — all held in one STRtree. The distance to a reference is the leas
 its chunks, exactly; and since a caller only needs distances up to a limit (the zone's buffer
 distance: beyond it the site is not in the zone), only the chunks within that limit are ever
 measured.
+
+A complement zone ("outside every park") reports how far its site is from a whole layer, with
+no limit. That is measured only to the layer's parts whose envelope can hold the nearest
+point: bounds from the envelopes decide, per point for many points and per cell of a coarse
+grid for one.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ from ecozone.zoning.cells import concat_ranges
 from ecozone.zoning.prepared import prepared_copy
 
 MAX_CHUNK_SEGMENTS = 32
+_MAX_CHUNK_VERTICES = 64  # polygon pieces
 # `nearest` by parts: for at least this many points, on references of at most this many parts,
 # in blocks of points.
 _MANY_POINTS, _MAX_PARTS, _POINT_BLOCK = 64, 256, 4096
 _PART_GRID = 64  # `nearest_point`'s grid: cells per side
-# Candidate searches reach a little beyond the limit, for a bound computed in floating point
-# (an envelope corner, a box edge) can round past a distance GEOS computes exactly at it; the
-# exact test against the limit is made on GEOS's distance.
-_SLACK = 1 + 1e-9
-_MAX_CHUNK_VERTICES = 64  # polygon pieces
+
+
+def _slack(limit):
+    """A candidate search's reach: a little beyond the limit, for a bound computed in floating
+    point (an envelope corner, a box edge) can round past a distance GEOS computes exactly at
+    it; the exact test against the limit is made on GEOS's distance."""
+    return limit * (1 + 1e-9) + 1e-6
 
 
 def _chunks(references: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +77,27 @@ def _chunks(references: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.
             out.append(np.array(pieces, dtype=object))
             out_owner.append(np.full(len(pieces), part_owner[i]))
     return np.concatenate(out).astype(object), np.concatenate(out_owner).astype(np.int64)
+
+
+def _gap(x0, y0, x1, y1, b: np.ndarray) -> np.ndarray:
+    """Distance from boxes [x0, x1] × [y0, y1] (a column of them; a point is a box of no size)
+    to envelopes ``b`` (rows of xmin, ymin, xmax, ymax): a lower bound on the distance from any
+    point of a box to the geometry inside an envelope."""
+    return np.hypot(np.maximum(np.maximum(b[:, 0] - x1, x0 - b[:, 2]), 0),
+                    np.maximum(np.maximum(b[:, 1] - y1, y0 - b[:, 3]), 0))
+
+
+def _envelope_bounds(x0, y0, x1, y1, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds on the distance from any point of boxes [x0, x1] × [y0, y1] to
+    the geometries of envelopes ``b``. An envelope is tight — each of its sides holds a vertex
+    of its geometry — so the geometry is no farther from a point than the farther end of any
+    one side; and the farthest a box's point is from an envelope corner is at a box corner."""
+    far_x = [np.maximum(np.abs(x0 - b[:, i]), np.abs(x1 - b[:, i])) for i in (0, 2)]
+    far_y = [np.maximum(np.abs(y0 - b[:, i]), np.abs(y1 - b[:, i])) for i in (1, 3)]
+    corner = [[np.hypot(fx, fy) for fy in far_y] for fx in far_x]  # [x side][y side]
+    sides = (np.maximum(corner[0][0], corner[0][1]), np.maximum(corner[1][0], corner[1][1]),
+             np.maximum(corner[0][0], corner[1][0]), np.maximum(corner[0][1], corner[1][1]))
+    return _gap(x0, y0, x1, y1, b), np.minimum(np.minimum(sides[0], sides[1]), np.minimum(sides[2], sides[3]))
 
 
 class ReferenceChunks:
@@ -110,9 +139,7 @@ class ReferenceChunks:
     def _part_cells(self) -> None:
         """For one point (`nearest_point`): a grid over the domain giving, per cell and per
         reference of several parts, the parts that can hold the nearest point of any point in
-        the cell — those whose envelope comes within the least upper bound over the cell
-        (the bounds of `_nearest_parts`, taken over the whole cell: the farthest a cell's point
-        can be from an envelope side's ends is at one of the cell's corners)."""
+        the cell — those whose envelope comes within the least upper bound over the cell."""
         self.cell_parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if self.domain is None:
             return
@@ -126,15 +153,8 @@ class ReferenceChunks:
             lo, hi = int(self.part_start[ref]), int(self.part_start[ref + 1])
             if not 1 < hi - lo <= _MAX_PARTS:
                 continue
-            b = self.part_bounds[lo:hi]
-            lower = np.hypot(np.maximum(np.maximum(b[:, 0] - cx1, cx0 - b[:, 2]), 0),
-                             np.maximum(np.maximum(b[:, 1] - cy1, cy0 - b[:, 3]), 0))
-            far_x = [np.maximum(np.abs(cx0 - b[:, i]), np.abs(cx1 - b[:, i])) for i in (0, 2)]
-            far_y = [np.maximum(np.abs(cy0 - b[:, i]), np.abs(cy1 - b[:, i])) for i in (1, 3)]
-            far = [[np.hypot(fx, fy) for fy in far_y] for fx in far_x]  # far[x side][y side]: to an envelope corner
-            upper = np.minimum(np.minimum(np.maximum(far[0][0], far[0][1]), np.maximum(far[1][0], far[1][1])),
-                               np.minimum(np.maximum(far[0][0], far[1][0]), np.maximum(far[0][1], far[1][1])))
-            cell, part = np.nonzero(lower <= upper.min(axis=1, keepdims=True) * _SLACK + 1e-6)
+            lower, upper = _envelope_bounds(cx0, cy0, cx1, cy1, self.part_bounds[lo:hi])
+            cell, part = np.nonzero(lower <= _slack(upper.min(axis=1, keepdims=True)))
             self.cell_parts[ref] = (np.searchsorted(cell, np.arange(_PART_GRID * _PART_GRID + 1)), part + lo)
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
@@ -180,22 +200,15 @@ class ReferenceChunks:
 
     def _nearest_parts(self, points: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """Exact distances from points to parts lo:hi taken together, measuring each point only
-        against the parts whose envelope comes within the nearest part's upper bound. A part's
-        envelope is tight (each side holds one of its vertices), so the part is no farther from
-        a point than the farthest end of any one side: an upper bound; the distance to the
-        envelope is a lower bound."""
+        against the parts whose envelope comes within the least upper bound (_envelope_bounds)."""
         xy = shapely.get_coordinates(points)
         b = self.part_bounds[lo:hi]
         out = np.empty(points.size)
         for s in range(0, points.size, _POINT_BLOCK):  # blocks bound the points × parts arrays
             x, y = xy[s:s + _POINT_BLOCK, :1], xy[s:s + _POINT_BLOCK, 1:]
-            to_x0, to_x1, to_y0, to_y1 = np.abs(x - b[:, 0]), np.abs(x - b[:, 2]), np.abs(y - b[:, 1]), np.abs(y - b[:, 3])
-            lower = np.hypot(np.maximum(np.maximum(b[:, 0] - x, x - b[:, 2]), 0),
-                             np.maximum(np.maximum(b[:, 1] - y, y - b[:, 3]), 0))
-            far_x, far_y = np.maximum(to_x0, to_x1), np.maximum(to_y0, to_y1)
-            upper = np.minimum(np.minimum(np.hypot(to_x0, far_y), np.hypot(to_x1, far_y)),
-                               np.minimum(np.hypot(far_x, to_y0), np.hypot(far_x, to_y1))).min(axis=1, keepdims=True)
-            pi, pj = np.nonzero(lower <= upper * _SLACK + 1e-9)
+            lower, upper = _envelope_bounds(x, y, x, y, b)
+            upper = upper.min(axis=1, keepdims=True)
+            pi, pj = np.nonzero(lower <= _slack(upper))
             d = shapely.distance(points[s + pi], self._prepared("parts")[lo + pj])
             out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]]))
         return out
@@ -230,14 +243,14 @@ class ReferenceChunks:
             x, y = point
             reach = {}
             for ref, lim in zip(refs.tolist(), limit.tolist()):
-                reach[ref] = max(lim, reach.get(ref, 0.0)) * _SLACK + 1e-6
+                reach[ref] = _slack(max(lim, reach.get(ref, 0.0)))
             cand = self.reach_tree.query(site)
             ci = np.array([c for c, ref, (x0, y0, x1, y1) in zip(cand.tolist(), self.chunk_ref[cand].tolist(),
                                                                  self.chunk_bounds[cand].tolist())
                            if ref in reach and math.hypot(max(x0 - x, x - x1, 0.0), max(y0 - y, y - y1, 0.0)) <= reach[ref]],
                           dtype=np.int64)
         else:
-            r = float(limit.max()) * _SLACK + 1e-6
+            r = _slack(float(limit.max()))
             xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
             # Every point within r of the site lies in its box grown by r: the candidates.
             ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
@@ -262,7 +275,7 @@ class ReferenceChunks:
         order = np.argsort(pair_site, kind="stable")
         starts = np.flatnonzero(np.r_[True, pair_site[order][1:] != pair_site[order][:-1]])
         u = pair_site[order][starts]
-        radius = np.maximum.reduceat(limit[order], starts) * _SLACK + 1e-6
+        radius = _slack(np.maximum.reduceat(limit[order], starts))
         b = shapely.bounds(sites[u])
         boxes = shapely.box(b[:, 0] - radius, b[:, 1] - radius, b[:, 2] + radius, b[:, 3] + radius)
         qi, ci = self.tree.query(boxes)
@@ -307,9 +320,7 @@ class ReferenceChunks:
         asked = keys[at] == cand
         key, ci = at[asked], ci[asked]
         xy = shapely.get_coordinates(sites[u])[qi[asked]]
-        b = self.chunk_bounds[ci]
-        near = np.hypot(np.maximum(np.maximum(b[:, 0] - xy[:, 0], xy[:, 0] - b[:, 2]), 0),
-                        np.maximum(np.maximum(b[:, 1] - xy[:, 1], xy[:, 1] - b[:, 3]), 0)) <= key_limit[key] * _SLACK + 1e-6
+        near = _gap(xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1], self.chunk_bounds[ci]) <= _slack(key_limit[key])
         key, ci = key[near], ci[near]
         best = np.full(keys.size, np.inf)
         if key.size:
