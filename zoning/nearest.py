@@ -79,25 +79,28 @@ def _chunks(references: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.
     return np.concatenate(out).astype(object), np.concatenate(out_owner).astype(np.int64)
 
 
-def _gap(x0, y0, x1, y1, b: np.ndarray) -> np.ndarray:
-    """Distance from boxes [x0, x1] × [y0, y1] (a column of them; a point is a box of no size)
-    to envelopes ``b`` (rows of xmin, ymin, xmax, ymax): a lower bound on the distance from any
-    point of a box to the geometry inside an envelope."""
-    return np.hypot(np.maximum(np.maximum(b[:, 0] - x1, x0 - b[:, 2]), 0),
-                    np.maximum(np.maximum(b[:, 1] - y1, y0 - b[:, 3]), 0))
+def _gap_sq(x0, y0, x1, y1, b: np.ndarray) -> np.ndarray:
+    """Squared distance from boxes [x0, x1] × [y0, y1] (a column of them; a point is a box of
+    no size) to envelopes ``b`` (rows of xmin, ymin, xmax, ymax): a lower bound on the distance
+    from any point of a box to the geometry inside an envelope. (Squares: np.hypot is slow.)"""
+    gx = np.maximum(np.maximum(b[:, 0] - x1, x0 - b[:, 2]), 0)
+    gy = np.maximum(np.maximum(b[:, 1] - y1, y0 - b[:, 3]), 0)
+    return gx * gx + gy * gy
 
 
-def _envelope_bounds(x0, y0, x1, y1, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds on the distance from any point of boxes [x0, x1] × [y0, y1] to
-    the geometries of envelopes ``b``. An envelope is tight — each of its sides holds a vertex
-    of its geometry — so the geometry is no farther from a point than the farther end of any
-    one side; and the farthest a box's point is from an envelope corner is at a box corner."""
+def _candidates(x0, y0, x1, y1, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(box, envelope) index pairs where the envelope's geometry can hold the point nearest to
+    a point of the box: its lower bound is within the least upper bound over all envelopes. An
+    envelope is tight — each of its sides holds a vertex of its geometry — so the geometry is
+    no farther from a point than the farther end of any one side; and the farthest a box's
+    point is from an envelope corner is at a box corner."""
     far_x = [np.maximum(np.abs(x0 - b[:, i]), np.abs(x1 - b[:, i])) for i in (0, 2)]
     far_y = [np.maximum(np.abs(y0 - b[:, i]), np.abs(y1 - b[:, i])) for i in (1, 3)]
-    corner = [[np.hypot(fx, fy) for fy in far_y] for fx in far_x]  # [x side][y side]
-    sides = (np.maximum(corner[0][0], corner[0][1]), np.maximum(corner[1][0], corner[1][1]),
-             np.maximum(corner[0][0], corner[1][0]), np.maximum(corner[0][1], corner[1][1]))
-    return _gap(x0, y0, x1, y1, b), np.minimum(np.minimum(sides[0], sides[1]), np.minimum(sides[2], sides[3]))
+    corner = [[fx * fx + fy * fy for fy in far_y] for fx in far_x]  # squared, [x side][y side]
+    upper = np.minimum(np.minimum(np.maximum(corner[0][0], corner[0][1]), np.maximum(corner[1][0], corner[1][1])),
+                       np.minimum(np.maximum(corner[0][0], corner[1][0]), np.maximum(corner[0][1], corner[1][1])))
+    reach = _slack(np.sqrt(upper.min(axis=1, keepdims=True)))
+    return np.nonzero(_gap_sq(x0, y0, x1, y1, b) <= reach * reach)
 
 
 class ReferenceChunks:
@@ -153,8 +156,7 @@ class ReferenceChunks:
             lo, hi = int(self.part_start[ref]), int(self.part_start[ref + 1])
             if not 1 < hi - lo <= _MAX_PARTS:
                 continue
-            lower, upper = _envelope_bounds(cx0, cy0, cx1, cy1, self.part_bounds[lo:hi])
-            cell, part = np.nonzero(lower <= _slack(upper.min(axis=1, keepdims=True)))
+            cell, part = _candidates(cx0, cy0, cx1, cy1, self.part_bounds[lo:hi])
             self.cell_parts[ref] = (np.searchsorted(cell, np.arange(_PART_GRID * _PART_GRID + 1)), part + lo)
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
@@ -200,15 +202,13 @@ class ReferenceChunks:
 
     def _nearest_parts(self, points: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """Exact distances from points to parts lo:hi taken together, measuring each point only
-        against the parts whose envelope comes within the least upper bound (_envelope_bounds)."""
+        against the parts `_candidates` leaves."""
         xy = shapely.get_coordinates(points)
         b = self.part_bounds[lo:hi]
         out = np.empty(points.size)
         for s in range(0, points.size, _POINT_BLOCK):  # blocks bound the points × parts arrays
             x, y = xy[s:s + _POINT_BLOCK, :1], xy[s:s + _POINT_BLOCK, 1:]
-            lower, upper = _envelope_bounds(x, y, x, y, b)
-            upper = upper.min(axis=1, keepdims=True)
-            pi, pj = np.nonzero(lower <= _slack(upper))
+            pi, pj = _candidates(x, y, x, y, b)
             d = shapely.distance(points[s + pi], self._prepared("parts")[lo + pj])
             out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]]))
         return out
@@ -320,7 +320,7 @@ class ReferenceChunks:
         asked = keys[at] == cand
         key, ci = at[asked], ci[asked]
         xy = shapely.get_coordinates(sites[u])[qi[asked]]
-        near = _gap(xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1], self.chunk_bounds[ci]) <= _slack(key_limit[key])
+        near = _gap_sq(xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1], self.chunk_bounds[ci]) <= _slack(key_limit[key]) ** 2
         key, ci = key[near], ci[near]
         best = np.full(keys.size, np.inf)
         if key.size:
