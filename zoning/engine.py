@@ -267,7 +267,7 @@ class Engine:
         if polygonal:
             site_area = site.area / (k * k)
             area = (shapely.area(shapely.intersection(site, idx.zone_region[zones])) / (k * k)).tolist()
-        rounded = [round(d, 1) for d in dists]
+        rounded = [round(d, 1) if d else 0.0 for d in dists]  # (most are 0; round() is slow)
         overlap = [round(a, 1) for a in area] if polygonal else area
         rules = [self._zone_rule[z] for z in zones]
         best: dict[int, int] = {}  # rule → position in zone_ids

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -234,7 +235,7 @@ class ZoneIndex:
     # Geometries are written as one WKB array per attribute (one vectorised call, not one
     # __reduce__ per geometry), and the catalog is left out: the cache binds the current one.
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in vars(self).items() if k != "catalog"}
+        state = {k: v for k, v in vars(self).items() if k not in ("catalog", "piece_owner_list", "_thread_copies")}
         # zones.reference and zones.region are the zone_reference and zone_region arrays' lists.
         state["zones"] = {k: v for k, v in vars(self.zones).items() if k not in ("reference", "region")}
         state["clips"] = _Wkb(self.clips)
@@ -541,6 +542,11 @@ class ZoneIndex:
             "nearest": nearest if nearest.length > 0 else None,  # none when the site is inside
         }
 
+    @cached_property
+    def piece_owner_list(self) -> list[int]:
+        """``piece_owner`` as a Python list: a point's few pieces are looked up one by one."""
+        return self.piece_owner.tolist()
+
     def query(self, site_metric: shapely.Geometry, point: tuple[float, float] | None = None
               ) -> tuple[list[str], list[int]]:
         """Jurisdiction codes the site touches, and the ids of zones whose pieces it intersects
@@ -549,7 +555,7 @@ class ZoneIndex:
             hits = self.cells.query_point(self.prepared("pieces"), *point)
         else:
             hits = self.tree.query(site_metric, predicate="intersects")
-        owners = sorted(set(self.piece_owner[hits].tolist()))
+        owners = sorted({self.piece_owner_list[h] for h in hits.tolist()})
         codes = [self.jurisdiction_codes[-o - 1] for o in owners if o < 0]
         return codes, [o for o in owners if o >= 0]
 

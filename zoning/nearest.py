@@ -143,7 +143,7 @@ class ReferenceChunks:
         """For one point (`nearest_point`): a grid over the domain giving, per cell and per
         reference of several parts, the parts that can hold the nearest point of any point in
         the cell — those whose envelope comes within the least upper bound over the cell."""
-        self.cell_parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.cell_parts: dict[int, tuple[list[int], list[int]]] = {}
         if self.domain is None:
             return
         x0, y0, x1, y1 = self.domain
@@ -157,7 +157,9 @@ class ReferenceChunks:
             if not 1 < hi - lo <= _MAX_PARTS:
                 continue
             cell, part = _candidates(cx0, cy0, cx1, cy1, self.part_bounds[lo:hi])
-            self.cell_parts[ref] = (np.searchsorted(cell, np.arange(_PART_GRID * _PART_GRID + 1)), part + lo)
+            # (lists: one point reads two entries)
+            self.cell_parts[ref] = (np.searchsorted(cell, np.arange(_PART_GRID * _PART_GRID + 1)).tolist(),
+                                    (part + lo).tolist())
 
     def __getstate__(self):  # pickled with the zone cache: geometries as WKB, the tree rebuilt
         return {"n_refs": self.n_refs, "chunk_ref": self.chunk_ref, "reach": self.reach, "domain": self.domain,
@@ -186,7 +188,11 @@ class ReferenceChunks:
             if 0 <= col < _PART_GRID and 0 <= row < _PART_GRID:
                 ptr, parts = cells
                 cell = row * _PART_GRID + col
-                return min(shapely.distance(site, self._prepared("parts")[parts[ptr[cell]:ptr[cell + 1]]]).tolist())
+                first, end = ptr[cell], ptr[cell + 1]
+                prepared = self._prepared("parts")
+                if end - first == 1:
+                    return float(shapely.distance(site, prepared[parts[first]]))
+                return min(shapely.distance(site, prepared[parts[first:end]]).tolist())
         return float(shapely.distance(site, self._prepared()[ref]))
 
     def nearest(self, sites, ref: int) -> np.ndarray:

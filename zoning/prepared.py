@@ -10,24 +10,21 @@ prepared geometry gets its own copy, made on its first use and kept while the ow
 from __future__ import annotations
 
 import threading
-import weakref
 
 import numpy as np
 import shapely
 
-_THREAD_COPIES = threading.local()
-
 
 def prepared_copy(owner, name: str) -> shapely.Geometry | np.ndarray:
-    """This thread's prepared copy of ``owner``'s geometry attribute ``name``."""
-    copies = getattr(_THREAD_COPIES, "copies", None)
-    if copies is None:
-        copies = _THREAD_COPIES.copies = weakref.WeakKeyDictionary()
-    mine = copies.get(owner)
-    if mine is None:
-        mine = copies[owner] = {}
-    got = mine.get(name)
+    """This thread's prepared copy of ``owner``'s geometry attribute ``name``. The copies live
+    in a thread-local object on the owner (so they go with it; owners leave it out when
+    pickled), found in a few attribute lookups — a check asks several times."""
+    local = owner.__dict__.get("_thread_copies")
+    if local is None:
+        local = owner.__dict__.setdefault("_thread_copies", threading.local())
+    got = getattr(local, name, None)
     if got is None:
-        got = mine[name] = shapely.from_wkb(shapely.to_wkb(getattr(owner, name)))  # a copy: its own GEOS object
+        got = shapely.from_wkb(shapely.to_wkb(getattr(owner, name)))  # a copy: its own GEOS object
         shapely.prepare(got)
+        setattr(local, name, got)
     return got
