@@ -136,9 +136,15 @@ def test_point_distances_within_reach_equal_geos(index):
         np.testing.assert_array_equal(got, np.where(within[order], exact[order], np.inf))
     for i in range(0, points.size, 97):  # the single-site paths, on the same limits
         mine = slice(3 * i, 3 * i + 3)
-        for point in (None, (points[i].x, points[i].y)):
-            one = refs.distances_from(points[i], pair_ref[mine], limit[mine], point)
-            np.testing.assert_array_equal(one, np.where(within[mine], exact[mine], np.inf))
+        expected = np.where(within[mine], exact[mine], np.inf)
+        np.testing.assert_array_equal(refs.distances_from(points[i], pair_ref[mine], limit[mine]), expected)
+        one = refs.distances_from_point(points[i], (points[i].x, points[i].y), pair_ref[mine].tolist(),
+                                        limit[mine].tolist())
+        np.testing.assert_array_equal(one, expected)
+        beyond = refs.distances_from_point(points[i], (points[i].x, points[i].y), pair_ref[mine].tolist(),
+                                           (refs.reach[pair_ref[mine]] * 3).tolist())  # the general path
+        exact_beyond = np.where(exact[mine] <= refs.reach[pair_ref[mine]] * 3, exact[mine], np.inf)
+        np.testing.assert_array_equal(beyond, exact_beyond)
 
 
 def test_nearest_and_touches_equal_geos_on_every_reference(index):

@@ -103,6 +103,9 @@ class Engine:
         self._zone_ref = index.zone_ref.tolist()
         self._zone_complement = index.zone_complement.tolist()
         self._relevant: dict[tuple[str, ...], list[bool]] = {}
+        # Per rule: its effect's rank and its threshold (what each finding of it carries).
+        self._rule_facts = [(_EFFECT_RANK[r.effect], float(r.zone.buffer_m) if r.zone.buffer_m else None)
+                            for r in self.catalog.rules]
 
     def resolve_project_types(self, project_type: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
         """A code, a Chinese type name or a list of them → a tuple of codes (None: every rule).
@@ -147,7 +150,7 @@ class Engine:
 
     def coverage(self, site: shapely.Geometry | None, codes: list[str], is_point: bool) -> Coverage:
         idx = self.index
-        if not any(c in idx.planned_codes for c in codes):
+        if idx.planned_codes.isdisjoint(codes):
             return Coverage(0.0)
         if is_point:
             return Coverage(1.0)  # the tree's exact predicate put this point in a planned district
@@ -230,31 +233,41 @@ class Engine:
                 buffered.append(i)
         if not buffered:
             return zones, dist
-        b_ids = np.array([zones[i] for i in buffered])
-        limit = (idx.zone_within[b_ids] + _EPS_M) * k
-        b_refs = idx.zone_ref[b_ids]
-        clips = idx.zone_clip[b_ids]
-        if point is not None or (clips < 0).all():
-            # A point: a piece hit already places it inside the clip.
-            d = idx.references.distances_from(site, b_refs, limit, point)
+        if point is not None:  # (a piece hit already places a point inside the zone's clip)
+            d = idx.references.distances_from_point(site, point, [refs[i] for i in buffered],
+                                                    [(within[zones[i]] + _EPS_M) * k for i in buffered])
         else:
-            used, which = np.unique(clips, return_inverse=True)
-            parts = np.array([site if c < 0 else shapely.intersection(site, idx.clips[c]) for c in used.tolist()],
-                             dtype=object)
-            d = idx.references.distances(parts, which, b_refs, limit)
-            inside = np.isfinite(d)
-            if inside.any():  # the whole site's distance, reported for the zones its part is in
-                d[inside] = idx.references.distances_from(site, b_refs[inside], limit[inside])
+            d = self._buffered_distances(site, np.array([zones[i] for i in buffered]), k).tolist()
         out = set()  # the buffered zones the site is not in
-        for i, zone_d, half in zip(buffered, (d / k).tolist(), idx.zone_half_width[b_ids].tolist()):
+        half = idx.zones.half_width
+        for i, zone_d in zip(buffered, d):
             if zone_d == np.inf:
                 out.add(i)
             else:
-                dist[i] = max(zone_d - half, 0.0)
+                dist[i] = max(zone_d / k - half[zones[i]], 0.0)
         if not out:
             return zones, dist
         keep = [i for i in range(len(zones)) if i not in out]
         return [zones[i] for i in keep], [dist[i] for i in keep]
+
+    def _buffered_distances(self, site: shapely.Geometry, b_ids: np.ndarray, k: float) -> np.ndarray:
+        """A line's or polygon's distance to each buffered zone's reference (metric units) when
+        within its limit, else inf: only the part of the site inside the zone's clip is tested,
+        and the whole site's distance is reported for the zones that part is in."""
+        idx = self.index
+        limit = (idx.zone_within[b_ids] + _EPS_M) * k
+        b_refs = idx.zone_ref[b_ids]
+        clips = idx.zone_clip[b_ids]
+        if (clips < 0).all():
+            return idx.references.distances_from(site, b_refs, limit)
+        used, which = np.unique(clips, return_inverse=True)
+        parts = np.array([site if c < 0 else shapely.intersection(site, idx.clips[c]) for c in used.tolist()],
+                         dtype=object)
+        d = idx.references.distances(parts, which, b_refs, limit)
+        inside = np.isfinite(d)
+        if inside.any():
+            d[inside] = idx.references.distances_from(site, b_refs[inside], limit[inside])
+        return d
 
     def _findings(self, site: shapely.Geometry, dim: int, zones: list[int], dists: list[float],
                   route: Route | None, k: float) -> list[Finding]:
@@ -276,19 +289,21 @@ class Engine:
             if prev is None or (rounded[i], -overlap[i]) < (rounded[prev], -overlap[prev]):
                 best[rule_idx] = i
         keyed = []  # (effect rank, unrounded distance, rule id, finding): strictest, nearest, then by id
+        catalog_rules, facts = self.catalog.rules, self._rule_facts
         for rule_idx, i in best.items():
             zid = zones[i]
-            rule = self.catalog.rules[rule_idx]
+            rule = catalog_rules[rule_idx]
+            rank, threshold = facts[rule_idx]
             segments = None
             if route is not None:
                 segments = tuple(zone_intervals(idx, [x for x, r in zip(zones, rules) if r == rule_idx], route))
-            keyed.append((_EFFECT_RANK[rule.effect], dists[i], rule.id, Finding(
+            keyed.append((rank, dists[i], rule.id, Finding(
                 rule=rule,
                 layer=z.layer_id[zid],
                 feature_id=z.feature_id[zid],
                 feature_name=z.feature_name[zid],
                 distance_m=rounded[i],
-                threshold_m=float(rule.zone.buffer_m) if rule.zone.buffer_m else None,
+                threshold_m=threshold,
                 overlap_area_m2=overlap[i] if polygonal else None,
                 overlap_ratio=round(area[i] / site_area, 4) if polygonal else None,
                 zone_id=zid,

@@ -129,6 +129,8 @@ class ReferenceChunks:
         # envelope distance test keeps, so points query this tree as they are (no box built
         # around each point).
         self.chunk_bounds = shapely.bounds(self.chunks).reshape(-1, 4)
+        self._chunk_ref, self._chunk_bounds, self._reach = (  # lists: one point reads a few entries
+            self.chunk_ref.tolist(), self.chunk_bounds.tolist(), self.reach.tolist())
         grow = self.reach[self.chunk_ref]
         self.reach_tree = STRtree(shapely.box(self.chunk_bounds[:, 0] - grow, self.chunk_bounds[:, 1] - grow,
                                               self.chunk_bounds[:, 2] + grow, self.chunk_bounds[:, 3] + grow))
@@ -237,37 +239,51 @@ class ReferenceChunks:
             return out
         return shapely.intersects_xy(prepared, xy[:, 0], xy[:, 1])
 
-    def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray,
-                       point: tuple[float, float] | None = None) -> np.ndarray:
+    def distances_from(self, site: shapely.Geometry, refs: np.ndarray, limit: np.ndarray) -> np.ndarray:
         """For one site: the distance to each reference in ``refs`` when at most the matching
-        ``limit`` (exact), else inf. ``point``: the site's x, y when it is a point."""
+        ``limit`` (exact), else inf."""
         if not refs.size:
             return np.empty(0)
-        if point is not None and bool((limit <= self.reach[refs]).all()):
-            # The chunks whose grown envelope holds the point, of the references asked, and
-            # whose envelope is within the limit.
-            x, y = point
-            reach = {}
-            for ref, lim in zip(refs.tolist(), limit.tolist()):
-                reach[ref] = _slack(max(lim, reach.get(ref, 0.0)))
-            cand = self.reach_tree.query(site)
-            ci = np.array([c for c, ref, (x0, y0, x1, y1) in zip(cand.tolist(), self.chunk_ref[cand].tolist(),
-                                                                 self.chunk_bounds[cand].tolist())
-                           if ref in reach and math.hypot(max(x0 - x, x - x1, 0.0), max(y0 - y, y - y1, 0.0)) <= reach[ref]],
-                          dtype=np.int64)
-        else:
-            r = _slack(float(limit.max()))
-            xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
-            # Every point within r of the site lies in its box grown by r: the candidates.
-            ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
-        best: dict[int, float] = {}
-        if ci.size:
-            for ref, d in zip(self.chunk_ref[ci].tolist(), shapely.distance(site, self.chunks[ci]).tolist()):
-                if d < best.get(ref, np.inf):
-                    best[ref] = d
+        r = _slack(float(limit.max()))
+        xmin, ymin, xmax, ymax = shapely.bounds(site).tolist()
+        # Every point within r of the site lies in its box grown by r: the candidates.
+        ci = self.tree.query(shapely.box(xmin - r, ymin - r, xmax + r, ymax + r))
+        best = self._least_per_reference(site, ci.tolist())
         out = np.array([best.get(ref, np.inf) for ref in refs.tolist()])
         out[out > limit] = np.inf
         return out
+
+    def distances_from_point(self, site: shapely.Geometry, point: tuple[float, float], refs: list[int],
+                             limits: list[float]) -> list[float]:
+        """`distances_from` for one point (x, y given; lists in and out: a check asks for a
+        few): the chunks whose grown envelope holds the point, of the references asked, and
+        whose envelope is within the limit."""
+        reach: dict[int, float] = {}
+        for ref, lim in zip(refs, limits):
+            if lim > self._reach[ref]:  # beyond what the grown envelopes cover
+                return self.distances_from(site, np.array(refs), np.array(limits)).tolist()
+            reach[ref] = max(lim, reach.get(ref, 0.0))
+        x, y = point
+        ci = []
+        for c in self.reach_tree.query(site).tolist():
+            ref = self._chunk_ref[c]
+            if ref in reach:
+                x0, y0, x1, y1 = self._chunk_bounds[c]
+                if math.hypot(max(x0 - x, x - x1, 0.0), max(y0 - y, y - y1, 0.0)) <= _slack(reach[ref]):
+                    ci.append(c)
+        best = self._least_per_reference(site, ci)
+        distances = [best.get(ref, np.inf) for ref in refs]
+        return [d if d <= lim else np.inf for d, lim in zip(distances, limits)]
+
+    def _least_per_reference(self, site: shapely.Geometry, chunks: list[int]) -> dict[int, float]:
+        """The least distance from the site to the given chunks, per reference."""
+        best: dict[int, float] = {}
+        if chunks:
+            for c, d in zip(chunks, shapely.distance(site, self.chunks[chunks]).tolist()):
+                ref = self._chunk_ref[c]
+                if d < best.get(ref, np.inf):
+                    best[ref] = d
+        return best
 
     def distances(self, sites: np.ndarray, pair_site: np.ndarray, pair_ref: np.ndarray,
                   limit: np.ndarray) -> np.ndarray:
