@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 
 from ecozone.zoning.catalog import EFFECT_ORDER
+from ecozone.zoning.cells import first_of_runs
 from ecozone.zoning.engine import _EPS_M, NOT_COVERED, Engine, set_aside
 from ecozone.zoning.metric import site_scale
 
@@ -51,17 +52,6 @@ class BatchResult:
     def rule_ids_joined(self) -> np.ndarray:
         """Per site, its rule ids joined by commas (as the result files carry them)."""
         return np.array([",".join(ids) for ids in self.rule_lists], dtype=object)[self.rule_list_of]
-
-
-def _first_of_runs(*keys: np.ndarray) -> np.ndarray:
-    """On arrays sorted by ``keys``: True where a new run of equal keys starts."""
-    n = keys[0].size
-    first = np.zeros(n, dtype=bool)
-    if n:
-        first[0] = True
-        for k in keys:
-            first[1:] |= k[1:] != k[:-1]
-    return first
 
 
 # Below this many sites a part is not worth a thread.
@@ -138,13 +128,14 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     # so one rule's rows are contiguous (its nearest zone is found without a sort), and the
     # final order, strictest first, then nearest, then by rule id, is a stable sort by two keys.
     n_zones = max(len(idx.zone_rule), 1)
-    id_rank = np.argsort(np.argsort(np.array([r.id for r in catalog.rules])))
+    rule_ids = np.array([r.id for r in catalog.rules], dtype=object)
+    id_rank = np.argsort(np.argsort(rule_ids.astype(str)))
     zone_order = np.lexsort((np.arange(len(idx.zone_rule)), id_rank[idx.zone_rule]))
     zone_pos = np.empty_like(zone_order)
     zone_pos[zone_order] = np.arange(zone_order.size)
     # (stable: timsort, fast here, for the cell grid gives the pairs sorted by site already)
     key = np.sort(site_i[~jur].astype(np.int64) * n_zones + zone_pos[owner[~jur]], kind="stable")
-    key = key[_first_of_runs(key)]
+    key = key[first_of_runs(key)]
     ps, pz = key // n_zones, zone_order[key % n_zones]
     rule_of = idx.zone_rule[pz]
     if project_type is not None:
@@ -161,18 +152,9 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     if buffered.size:
         bs, bz = ps[buffered], pz[buffered]
         limit = (idx.zone_within[bz] + _EPS_M) * k[bs]
-        clipped = ~is_point[bs] & (idx.zone_clip[bz] >= 0)
-        d = np.empty(buffered.size)
-        plain = np.flatnonzero(~clipped)
-        d[plain] = idx.references.distances(sites, bs[plain], refs[buffered][plain], limit[plain])
-        cut = np.flatnonzero(clipped)
-        if cut.size:  # a line or polygon: only its part inside the zone's clip counts
-            clips = np.array(idx.clips, dtype=object)
-            parts = shapely.intersection(sites[bs[cut]], clips[idx.zone_clip[bz[cut]]])
-            dc = idx.references.distances(parts, np.arange(cut.size), refs[buffered][cut], limit[cut])
-            hit = np.isfinite(dc)
-            dc[hit] = idx.references.distances(sites, bs[cut][hit], refs[buffered][cut][hit], limit[cut][hit])
-            d[cut] = dc
+        # (a point's piece hit already places it inside the zone's clip)
+        clip = np.where(is_point[bs], -1, idx.zone_clip[bz])
+        d = idx.references.clipped_distances(sites, bs, clip, idx.clips, refs[buffered], limit)
         inside[buffered] = np.isfinite(d)
         dist[buffered] = np.maximum(d / k[bs] - idx.zone_half_width[bz], 0.0)
     ps, pz, rule_of, dist = ps[inside], pz[inside], rule_of[inside], dist[inside]
@@ -205,10 +187,10 @@ def _evaluate(engine: Engine, sites: np.ndarray, project_type: tuple[str, ...] |
     min_dist[np.isinf(min_dist)] = np.nan
     order = _order_by_group_then_distance(ps * n_eff + eff, dist)  # as Engine._findings orders them
     ps, rule_of = ps[order], rule_of[order]
-    rule_list_of, rule_lists = _rule_lists(n, ps, rule_of, [r.id for r in catalog.rules])
+    rule_list_of, rule_lists = _rule_lists(n, ps, rule_of, rule_ids.tolist())
     verdict = _VERDICTS[best]
     verdict[covered <= 0] = NOT_COVERED
-    rows = (ps, np.array([r.id for r in catalog.rules], dtype=object)[rule_of], dist[order]) if per_rule else None
+    rows = (ps, rule_ids[rule_of], dist[order]) if per_rule else None
     return BatchResult(verdict, min_dist, covered, rule_list_of, rule_lists, rows)
 
 
@@ -222,7 +204,7 @@ def _order_by_group_then_distance(group: np.ndarray, dist: np.ndarray) -> np.nda
     if not order.size:
         return order
     key = key[order]
-    starts = np.flatnonzero(_first_of_runs(key))
+    starts = np.flatnonzero(first_of_runs(key))
     sizes = np.diff(np.r_[starts, order.size])
     away = np.flatnonzero((key[starts] & 1).astype(bool) & (sizes > 1))
     d = dist[order]
@@ -238,11 +220,11 @@ def _nearest_per_rule(ps: np.ndarray, rule_of: np.ndarray, dist: np.ndarray) -> 
     the first row at the least distance (one pass over the runs, no sort)."""
     if not ps.size:
         return np.zeros(0, dtype=np.int64)
-    first = _first_of_runs(ps, rule_of)
+    first = first_of_runs(ps, rule_of)
     run_of = np.cumsum(first) - 1
     least = np.minimum.reduceat(dist, np.flatnonzero(first))
     at_least = np.flatnonzero(dist == least[run_of])
-    return at_least[_first_of_runs(run_of[at_least])]
+    return at_least[first_of_runs(run_of[at_least])]
 
 
 def _complement_distances(idx, sites, k, ps, pz, eff, dist, every: bool = False) -> np.ndarray:
@@ -289,7 +271,7 @@ def _rule_lists(n: int, ps: np.ndarray, rule_of: np.ndarray, rule_ids: list[str]
     zeros: the empty list), and the word rows are deduplicated by one lexsort."""
     if not ps.size:
         return np.zeros(n, dtype=np.int64), [()]
-    starts = np.flatnonzero(_first_of_runs(ps))
+    starts = np.flatnonzero(first_of_runs(ps))
     counts = np.diff(np.r_[starts, ps.size])
     pos = np.arange(ps.size) - np.repeat(starts, counts)
     bits = max(int(len(rule_ids) + 1).bit_length(), 1)
@@ -297,7 +279,7 @@ def _rule_lists(n: int, ps: np.ndarray, rule_of: np.ndarray, rule_ids: list[str]
     words = np.zeros((int(counts.max()) // per_word + 1, n), dtype=np.int64)
     word = pos // per_word
     packed = (rule_of.astype(np.int64) + 1) << (bits * (pos % per_word))
-    same_word = np.flatnonzero(_first_of_runs(ps, word))  # a site's rows for one word are contiguous
+    same_word = np.flatnonzero(first_of_runs(ps, word))  # a site's rows for one word are contiguous
     words[word[same_word], ps[same_word]] = np.add.reduceat(packed, same_word)
     order = np.lexsort(words[::-1])
     sorted_words = words[:, order]

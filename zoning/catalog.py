@@ -234,9 +234,10 @@ class Catalog:
         """``binding`` as a numpy bool array in rule order (for arrays of zones)."""
         return self._binding(project_types)[2]
 
-    def relevant(self, project_types: tuple[str, ...]):
-        """Per rule (a numpy bool array in rule order): does it bind these types or a subtype of
-        them — whether a check of such a project need look at the rule's zones at all."""
+    def relevant(self, project_types: tuple[str, ...]) -> list[bool]:
+        """Per rule, in rule order: does it bind these types or a subtype of them — whether a
+        check of such a project need look at the rule's zones at all (a list: a check reads a
+        few entries)."""
         return self._binding(project_types)[3]
 
     def _binding(self, project_types: tuple[str, ...]):
@@ -246,7 +247,7 @@ class Catalog:
             binds = frozenset(r.id for r in self.rules if self.applies(r, project_types))
             subtype = frozenset(r.id for r in self.rules if self.applies_to_a_subtype(r, project_types))
             mask = np.array([r.id in binds for r in self.rules])
-            got = cache[project_types] = (binds, subtype, mask, mask | np.array([r.id in subtype for r in self.rules]))
+            got = cache[project_types] = (binds, subtype, mask, [r.id in binds or r.id in subtype for r in self.rules])
         return got
 
     def applies_to_a_subtype(self, rule: Rule, project_types: str | tuple[str, ...]) -> bool:

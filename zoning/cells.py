@@ -39,10 +39,21 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.cumsum(step)
 
 
+def first_of_runs(*keys: np.ndarray) -> np.ndarray:
+    """On arrays sorted by ``keys``: True where a new run of equal keys starts."""
+    n = keys[0].size
+    first = np.zeros(n, dtype=bool)
+    if n:
+        first[0] = True
+        for k in keys:
+            first[1:] |= k[1:] != k[:-1]
+    return first
+
+
 def _distinct(a: np.ndarray) -> np.ndarray:
     """Sorted distinct values (np.unique's hash path is several times slower on large int arrays)."""
     a = np.sort(a)
-    return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
+    return a[first_of_runs(a)]
 
 
 class CellIndex:

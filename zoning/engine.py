@@ -102,7 +102,6 @@ class Engine:
         self._zone_rule = index.zone_rule.tolist()
         self._zone_ref = index.zone_ref.tolist()
         self._zone_complement = index.zone_complement.tolist()
-        self._relevant: dict[tuple[str, ...], list[bool]] = {}
         # Per rule: its effect's rank and its threshold (what each finding of it carries).
         self._rule_facts = [(_EFFECT_RANK[r.effect], float(r.zone.buffer_m) if r.zone.buffer_m else None)
                             for r in self.catalog.rules]
@@ -176,9 +175,7 @@ class Engine:
             point = (site.x, site.y)
         codes, zones = idx.query(site, point)
         if project_type is not None and zones:  # zones of rules that cannot matter here
-            relevant = self._relevant.get(project_type)
-            if relevant is None:
-                relevant = self._relevant[project_type] = self.catalog.relevant(project_type).tolist()
+            relevant = self.catalog.relevant(project_type)
             zones = [z for z in zones if relevant[self._zone_rule[z]]]
         coverage = self.coverage(site, codes, point is not None)
         findings: list[Finding] = []
@@ -237,7 +234,10 @@ class Engine:
             d = idx.references.distances_from_point(site, point, [refs[i] for i in buffered],
                                                     [(within[zones[i]] + _EPS_M) * k for i in buffered])
         else:
-            d = self._buffered_distances(site, np.array([zones[i] for i in buffered]), k).tolist()
+            b_ids = np.array([zones[i] for i in buffered])
+            d = idx.references.clipped_distances(
+                np.array([site], dtype=object), np.zeros(b_ids.size, dtype=np.int64), idx.zone_clip[b_ids],
+                idx.clips, idx.zone_ref[b_ids], (idx.zone_within[b_ids] + _EPS_M) * k).tolist()
         out = set()  # the buffered zones the site is not in
         half = idx.zones.half_width
         for i, zone_d in zip(buffered, d):
@@ -249,25 +249,6 @@ class Engine:
             return zones, dist
         keep = [i for i in range(len(zones)) if i not in out]
         return [zones[i] for i in keep], [dist[i] for i in keep]
-
-    def _buffered_distances(self, site: shapely.Geometry, b_ids: np.ndarray, k: float) -> np.ndarray:
-        """A line's or polygon's distance to each buffered zone's reference (metric units) when
-        within its limit, else inf: only the part of the site inside the zone's clip is tested,
-        and the whole site's distance is reported for the zones that part is in."""
-        idx = self.index
-        limit = (idx.zone_within[b_ids] + _EPS_M) * k
-        b_refs = idx.zone_ref[b_ids]
-        clips = idx.zone_clip[b_ids]
-        if (clips < 0).all():
-            return idx.references.distances_from(site, b_refs, limit)
-        used, which = np.unique(clips, return_inverse=True)
-        parts = np.array([site if c < 0 else shapely.intersection(site, idx.clips[c]) for c in used.tolist()],
-                         dtype=object)
-        d = idx.references.distances(parts, which, b_refs, limit)
-        inside = np.isfinite(d)
-        if inside.any():
-            d[inside] = idx.references.distances_from(site, b_refs[inside], limit[inside])
-        return d
 
     def _findings(self, site: shapely.Geometry, dim: int, zones: list[int], dists: list[float],
                   route: Route | None, k: float) -> list[Finding]:

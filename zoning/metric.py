@@ -85,10 +85,9 @@ def scale_factor(easting) -> np.ndarray | float:
     """The metric CRS's point scale at an easting: a short distance measured in it is k times
     the geodesic one (k = 1 on the central meridian, 1.0008 at 110.2E). Dividing by k makes
     distances near-geodesic (error ≪ 0.01 %) instead of up to 0.08 % long."""
-    if isinstance(easting, float):  # one site: plain arithmetic, no array set-up
-        u = (easting - _FALSE_EASTING) / _GAUSS_R
-        return 1.0 + u * u / 2.0 + u ** 4 / 24.0
-    u = (np.asarray(easting, dtype=float) - _FALSE_EASTING) / _GAUSS_R
+    if not isinstance(easting, float):  # (one site's float needs no array set-up)
+        easting = np.asarray(easting, dtype=float)
+    u = (easting - _FALSE_EASTING) / _GAUSS_R
     return 1.0 + u * u / 2.0 + u ** 4 / 24.0
 
 

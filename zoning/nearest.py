@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 from shapely import STRtree
 
-from ecozone.zoning.cells import concat_ranges
+from ecozone.zoning.cells import concat_ranges, first_of_runs
 from ecozone.zoning.prepared import prepared_copy
 
 MAX_CHUNK_SEGMENTS = 32
@@ -101,6 +101,15 @@ def _candidates(x0, y0, x1, y1, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                        np.minimum(np.maximum(corner[0][0], corner[1][0]), np.maximum(corner[0][1], corner[1][1])))
     reach = _slack(np.sqrt(upper.min(axis=1, keepdims=True)))
     return np.nonzero(_gap_sq(x0, y0, x1, y1, b) <= reach * reach)
+
+
+def _least_by_key(key: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, sorted, and the least ``d`` of each (a stable sort: timsort is fast
+    on the nearly sorted keys callers pass)."""
+    order = np.argsort(key, kind="stable")
+    key, d = key[order], d[order]
+    first = np.flatnonzero(first_of_runs(key))
+    return key[first], np.minimum.reduceat(d, first)
 
 
 class ReferenceChunks:
@@ -218,7 +227,7 @@ class ReferenceChunks:
             x, y = xy[s:s + _POINT_BLOCK, :1], xy[s:s + _POINT_BLOCK, 1:]
             pi, pj = _candidates(x, y, x, y, b)
             d = shapely.distance(points[s + pi], self._prepared("parts")[lo + pj])
-            out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]]))
+            out[s:s + x.shape[0]] = np.minimum.reduceat(d, np.flatnonzero(first_of_runs(pi)))
         return out
 
     def touches(self, sites: np.ndarray, ref: int) -> np.ndarray:
@@ -295,7 +304,7 @@ class ReferenceChunks:
         if bool((limit <= self.reach[pair_ref]).all()) and bool((shapely.get_type_id(sites[pair_site]) == 0).all()):
             return self._point_distances(sites, pair_site, pair_ref, limit)
         order = np.argsort(pair_site, kind="stable")
-        starts = np.flatnonzero(np.r_[True, pair_site[order][1:] != pair_site[order][:-1]])
+        starts = np.flatnonzero(first_of_runs(pair_site[order]))
         u = pair_site[order][starts]
         radius = _slack(np.maximum.reduceat(limit[order], starts))
         b = shapely.bounds(sites[u])
@@ -309,16 +318,33 @@ class ReferenceChunks:
         if not keep.any():
             return out
         site_key, qi, ci = site_key[keep], qi[keep], ci[keep]
-        d = shapely.distance(sites[u[qi]], self.chunks[ci])
-        order = np.argsort(site_key, kind="stable")  # (nearly sorted: the tree answers by site)
-        site_key, d = site_key[order], d[order]
-        first = np.flatnonzero(np.r_[True, site_key[1:] != site_key[:-1]])
-        keys, dmin = site_key[first], np.minimum.reduceat(d, first)
+        # (nearly sorted: the tree answers by site)
+        keys, dmin = _least_by_key(site_key, shapely.distance(sites[u[qi]], self.chunks[ci]))
         pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
         found = keys[pos] == wanted
         out[found] = dmin[pos[found]]
         out[out > limit] = np.inf
         return out
+
+    def clipped_distances(self, sites: np.ndarray, pair_site: np.ndarray, pair_clip: np.ndarray, clips,
+                          pair_ref: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """`distances`, where a pair with a clip (``pair_clip`` ≥ 0, into ``clips``: a zone's
+        jurisdiction or sector) counts only the site's part inside it: that part decides whether
+        the site is within the limit, and the whole site's distance is reported. Each (site,
+        clip) is intersected once."""
+        d = np.empty(pair_site.size)
+        plain = pair_clip < 0
+        d[plain] = self.distances(sites, pair_site[plain], pair_ref[plain], limit[plain])
+        cut = np.flatnonzero(~plain)
+        if cut.size:
+            n_clips = len(clips)
+            distinct, which = np.unique(pair_site[cut].astype(np.int64) * n_clips + pair_clip[cut], return_inverse=True)
+            parts = shapely.intersection(sites[distinct // n_clips], np.asarray(clips, dtype=object)[distinct % n_clips])
+            dc = self.distances(parts, which, pair_ref[cut], limit[cut])
+            hit = np.isfinite(dc)
+            dc[hit] = self.distances(sites, pair_site[cut][hit], pair_ref[cut][hit], limit[cut][hit])
+            d[cut] = dc
+        return d
 
     def _point_distances(self, sites: np.ndarray, pair_site: np.ndarray, pair_ref: np.ndarray,
                          limit: np.ndarray) -> np.ndarray:
@@ -329,13 +355,14 @@ class ReferenceChunks:
         # (Sorts are stable, i.e. timsort: the batch passes pairs sorted by site.)
         by_key = np.argsort(pair_site.astype(np.int64) * self.n_refs + pair_ref, kind="stable")
         wanted = (pair_site.astype(np.int64) * self.n_refs + pair_ref)[by_key]
-        first = np.flatnonzero(np.r_[True, wanted[1:] != wanted[:-1]])
+        new_key = first_of_runs(wanted)
+        first = np.flatnonzero(new_key)
         keys = wanted[first]  # distinct (site, reference) pairs: several zones can share one
         key_of = np.empty(pair_site.size, dtype=np.int64)
-        key_of[by_key] = np.cumsum(np.r_[True, wanted[1:] != wanted[:-1]]) - 1
+        key_of[by_key] = np.cumsum(new_key) - 1
         key_limit = np.maximum.reduceat(limit[by_key], first)
         u = keys // self.n_refs
-        u = u[np.r_[True, u[1:] != u[:-1]]]
+        u = u[first_of_runs(u)]
         qi, ci = self.reach_tree.query(sites[u])
         cand = u[qi].astype(np.int64) * self.n_refs + self.chunk_ref[ci]
         at = np.minimum(np.searchsorted(keys, cand), keys.size - 1)
@@ -346,11 +373,8 @@ class ReferenceChunks:
         key, ci = key[near], ci[near]
         best = np.full(keys.size, np.inf)
         if key.size:
-            d = shapely.distance(sites[keys[key] // self.n_refs], self.chunks[ci])
-            order = np.argsort(key, kind="stable")
-            key, d = key[order], d[order]
-            first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-            best[key[first]] = np.minimum.reduceat(d, first)
+            measured, dmin = _least_by_key(key, shapely.distance(sites[keys[key] // self.n_refs], self.chunks[ci]))
+            best[measured] = dmin
         out = best[key_of]
         out[out > limit] = np.inf
         return out
